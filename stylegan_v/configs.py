@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
 
 # Rooms whose ``config.register(cs)`` contributes group schemas. Add one line per room.
 ROOM_CONFIG_MODULES: tuple[str, ...] = (
@@ -32,6 +34,11 @@ class RootConfig:
 
     seed: int = 0  # global seed; per-rank seeds are derived from it
     paths: PathsConfig = field(default_factory=PathsConfig)
+    # Groups: each option brings its own schema (see the rooms' config.py); `Any` here, typed there.
+    cluster: Any = MISSING
+    dataset: Any = None
+    model: Any = None
+    metrics: Any = None
 
 
 def register_configs() -> ConfigStore:
@@ -41,3 +48,12 @@ def register_configs() -> ConfigStore:
     for module_name in ROOM_CONFIG_MODULES:
         importlib.import_module(module_name).register(cs)
     return cs
+
+
+def validate(cfg: DictConfig) -> Any:
+    """Build the typed config tree, running every schema's range checks (``__post_init__``).
+
+    Hydra checks types while it composes; ranges are checked here, which every entry point calls
+    before it does or queues anything. Returns the tree of dataclass instances.
+    """
+    return OmegaConf.to_object(cfg)

@@ -1,0 +1,83 @@
+"""Typed ``cluster`` configs: where and how a job runs.
+
+Hydra checks the types while it composes; the ranges are checked by ``__post_init__`` when
+:func:`stylegan_v.configs.validate` builds the dataclasses, which entry points call before anything is
+submitted, so a bad value fails on the login node with the key named.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+
+_SLURM_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
+
+
+def _require(ok: bool, key: str, message: str, value: Any) -> None:
+    if not ok:
+        raise ValueError(f"cluster.{key} {message}, got {value!r}")
+
+
+@dataclass
+class LocalClusterConfig:
+    """Run on this machine: in this process (``processes: 0``) or as N local worker processes."""
+
+    kind: str = "local"  # fixed discriminator; `cluster=slurm` selects the other schema
+    processes: int = 0  # 0: run in this process (debuggable); N >= 1: N local processes (DDP over gloo)
+    timeout_min: int = 60 * 24  # wall-clock limit of a local job, minutes
+    log_dir: str = "${paths.runs_dir}/_submitit"  # submitit logs; each submission gets a fresh sub-folder
+
+    def __post_init__(self) -> None:
+        _require(self.kind == "local", "kind", "must be 'local' for the local schema", self.kind)
+        _require(self.processes >= 0, "processes", "must be >= 0 (0 = in this process)", self.processes)
+        _require(self.timeout_min > 0, "timeout_min", "must be > 0", self.timeout_min)
+
+
+@dataclass
+class SlurmClusterConfig:
+    """Submit through submitit to Slurm: one job of ``nodes`` x ``tasks_per_node`` ranks."""
+
+    kind: str = "slurm"
+    partition: str | None = None  # Slurm partition; None = the cluster's default partition
+    nodes: int = 1  # number of nodes; ranks = nodes * tasks_per_node
+    tasks_per_node: int = 1  # one rank per GPU on GPU nodes
+    gpus_per_node: int = 0  # 0 = CPU job (gloo backend); otherwise NCCL
+    cpus_per_task: int = 1  # CPU cores per rank (data workers live here)
+    mem_gb: float | None = None  # memory per node; None = the partition default
+    timeout_min: int = 60 * 24  # wall-clock limit of one job segment; the job requeues itself after it
+    signal_delay_s: int = 120  # USR2 is sent this long before the limit, so the job can checkpoint
+    max_num_timeout: int = 20  # how many timeouts/preemptions are requeued before giving up
+    account: str | None = None  # Slurm account, when the cluster requires one
+    qos: str | None = None  # Slurm QOS
+    constraint: str | None = None  # node feature constraint, e.g. "volta32gb"
+    job_name: str = "stylegan_v"
+    log_dir: str = "${paths.runs_dir}/_submitit"  # shared filesystem; each submission gets a fresh sub-folder
+    additional_parameters: dict[str, Any] = field(default_factory=dict)  # passed to sbatch verbatim
+
+    def __post_init__(self) -> None:
+        _require(self.kind == "slurm", "kind", "must be 'slurm' for the slurm schema", self.kind)
+        for key in ("partition", "account", "qos"):
+            value = getattr(self, key)
+            _require(value is None or (isinstance(value, str) and bool(_SLURM_NAME.match(value))), key,
+                     "must be null or a Slurm name (letters, digits, '_', '-', '.')", value)
+        for key, low in (("nodes", 1), ("tasks_per_node", 1), ("gpus_per_node", 0), ("cpus_per_task", 1),
+                         ("timeout_min", 1), ("signal_delay_s", 0), ("max_num_timeout", 0)):
+            _require(getattr(self, key) >= low, key, f"must be >= {low}", getattr(self, key))
+        _require(self.mem_gb is None or self.mem_gb > 0, "mem_gb", "must be null or > 0", self.mem_gb)
+        _require(self.signal_delay_s < self.timeout_min * 60, "signal_delay_s",
+                 f"must be shorter than the time limit ({self.timeout_min * 60} s)", self.signal_delay_s)
+
+    @property
+    def world_size(self) -> int:
+        return self.nodes * self.tasks_per_node
+
+
+ClusterConfig = LocalClusterConfig | SlurmClusterConfig
+
+
+def register(cs: ConfigStore) -> None:
+    cs.store(group="cluster", name="base_local", node=LocalClusterConfig)
+    cs.store(group="cluster", name="base_slurm", node=SlurmClusterConfig)

@@ -1,0 +1,411 @@
+"""A real two-node Slurm cluster with accounting, on localhost.
+
+``python -m stylegan_v.launch.local_cluster up|down|status`` (``make cluster-up`` / ``make cluster-down``).
+
+Why: every cluster feature of this project (multi-node DDP, job arrays, requeue, ``sacct`` cost figures) is
+tested against real Slurm daemons rather than mocks. ``up`` installs Debian's ``slurm-wlm``, ``slurmdbd``,
+``munge`` and ``mariadb-server`` when missing, then starts, in order: munged, MariaDB (127.0.0.1 only, its
+data under the project), slurmdbd, slurmctld and two ``slurmd -N n1`` / ``-N n2`` daemons that share this
+host on their own ports. The configuration goes to ``/etc/slurm`` so a plain ``sinfo``/``sbatch``/``sacct``
+in any shell finds it; state, logs and PID files go to ``.cluster/`` (git-ignored). ``n1``/``n2`` are added
+to ``/etc/hosts`` because ``MASTER_ADDR`` is the first node's name and an unresolvable name makes
+``init_process_group`` hang. ``down`` cancels jobs and stops, by PID and in reverse order, only the daemons
+whose PID files it wrote.
+
+Every step checks before it acts, so ``up`` twice is a no-op and a cluster started from another checkout
+is reused as it is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger("stylegan_v.local_cluster")
+
+SLURM_CONF = Path("/etc/slurm/slurm.conf")
+SLURMDBD_CONF = Path("/etc/slurm/slurmdbd.conf")
+HOSTS_FILE = Path("/etc/hosts")
+APT_PACKAGES = ("slurm-wlm", "slurmdbd", "munge", "mariadb-server")
+REQUIRED_BINARIES = ("slurmctld", "slurmd", "slurmdbd", "munged", "mariadbd", "sinfo", "sacct")
+
+CLUSTER_NAME = "localcluster"
+PARTITION = "debug"
+NODES = ("n1", "n2")
+CPUS_PER_NODE = 2  # the CI machine has 2 cores; two nodes x 2 CPUs lets 4 one-CPU jobs run at once
+MEMORY_MB_PER_NODE = 8000
+DB_USER, DB_PASSWORD, DB_NAME = "slurm", "slurm-local", "slurm_acct_db"  # bound to 127.0.0.1 only
+
+
+@dataclass(frozen=True)
+class Ports:
+    """TCP ports of the daemons; override the base with ``STYLEGAN_V_CLUSTER_PORT_BASE`` if taken."""
+
+    mariadb: int
+    slurmdbd: int
+    slurmctld: int
+    slurmd: tuple[int, ...]
+
+    @classmethod
+    def from_env(cls) -> Ports:
+        base = int(os.environ.get("STYLEGAN_V_CLUSTER_PORT_BASE", "17000"))
+        return cls(mariadb=base + 6, slurmdbd=base + 19, slurmctld=base + 17,
+                   slurmd=tuple(base + 1 + i for i in range(len(NODES))))
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the cluster keeps its state, logs and PID files (one ignored project folder)."""
+
+    root: Path
+
+    @property
+    def run(self) -> Path: return self.root / "run"
+    @property
+    def log(self) -> Path: return self.root / "log"
+    @property
+    def state(self) -> Path: return self.root / "state"
+    @property
+    def spool(self) -> Path: return self.root / "spool"
+    @property
+    def mysql(self) -> Path: return self.root / "mysql"
+    @property
+    def mysql_socket(self) -> Path: return self.run / "mysqld.sock"
+
+    def pid_file(self, daemon: str) -> Path:
+        return self.run / f"{daemon}.pid"
+
+    def make(self) -> None:
+        for folder in (self.run, self.log, self.state, *(self.spool / n for n in NODES)):
+            folder.mkdir(parents=True, exist_ok=True)
+
+
+# --------------------------------------------------------------------------------------------- helpers
+
+
+def _run(cmd: list[str], check: bool = True, timeout: float = 60, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, check=check, timeout=timeout, capture_output=True, text=True, **kwargs)
+
+
+def _port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def _wait(what: str, ready, timeout: float, log_file: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ready():
+            return
+        time.sleep(0.25)
+    tail = ""
+    if log_file is not None and log_file.exists():
+        tail = "\n  last log lines:\n    " + "\n    ".join(log_file.read_text(errors="replace").splitlines()[-8:])
+    raise RuntimeError(f"{what} did not become ready within {timeout:.0f} s{tail}")
+
+
+def _pid_alive(pid_file: Path, name: str) -> int | None:
+    """PID in ``pid_file`` if that process is alive and really is ``name`` (guards against PID reuse)."""
+    try:
+        pid = int(pid_file.read_text().split()[0])
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if name in cmdline else None
+
+
+def _stop_pid(pid_file: Path, name: str, timeout: float = 20) -> bool:
+    pid = _pid_alive(pid_file, name)
+    if pid is None:
+        pid_file.unlink(missing_ok=True)
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _pid_alive(pid_file, name) is not None:
+        time.sleep(0.2)
+    if _pid_alive(pid_file, name) is not None:
+        log.warning("%s (pid %d) ignored SIGTERM; sending SIGKILL", name, pid)
+        os.kill(pid, signal.SIGKILL)
+    pid_file.unlink(missing_ok=True)
+    return True
+
+
+# ------------------------------------------------------------------------------------ configuration
+
+
+def render_slurm_conf(layout: Layout, ports: Ports) -> str:
+    nodes = "\n".join(
+        f"NodeName={name} NodeHostname=localhost NodeAddr=127.0.0.1 Port={port} "
+        f"CPUs={CPUS_PER_NODE} RealMemory={MEMORY_MB_PER_NODE} State=UNKNOWN"
+        for name, port in zip(NODES, ports.slurmd)
+    )
+    return f"""# Written by `python -m stylegan_v.launch.local_cluster up` ({layout.root}). Do not edit.
+ClusterName={CLUSTER_NAME}
+SlurmctldHost=localhost(127.0.0.1)
+SlurmctldPort={ports.slurmctld}
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+StateSaveLocation={layout.state}
+SlurmdSpoolDir={layout.spool}/%n
+SlurmctldPidFile={layout.pid_file("slurmctld")}
+SlurmdPidFile={layout.run}/slurmd-%n.pid
+SlurmctldLogFile={layout.log}/slurmctld.log
+SlurmdLogFile={layout.log}/slurmd-%n.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+MpiDefault=none
+ReturnToService=2
+SchedulerType=sched/backfill
+SchedulerParameters=bf_interval=1,sched_interval=1
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+SlurmdParameters=config_overrides
+JobRequeue=1
+MailProg=/bin/true
+AccountingStorageType=accounting_storage/slurmdbd
+AccountingStorageHost=localhost
+AccountingStoragePort={ports.slurmdbd}
+JobAcctGatherType=jobacct_gather/linux
+JobAcctGatherFrequency=5
+JobCompType=jobcomp/none
+KillWait=5
+MinJobAge=300
+InactiveLimit=0
+MessageTimeout=10
+SlurmdTimeout=30
+{nodes}
+PartitionName={PARTITION} Nodes={",".join(NODES)} Default=YES MaxTime=INFINITE State=UP
+"""
+
+
+def render_slurmdbd_conf(layout: Layout, ports: Ports) -> str:
+    return f"""# Written by `python -m stylegan_v.launch.local_cluster up` ({layout.root}). Do not edit.
+AuthType=auth/munge
+DbdHost=localhost
+DbdAddr=127.0.0.1
+DbdPort={ports.slurmdbd}
+SlurmUser=root
+LogFile={layout.log}/slurmdbd.log
+PidFile={layout.pid_file("slurmdbd")}
+StorageType=accounting_storage/mysql
+StorageHost=127.0.0.1
+StoragePort={ports.mariadb}
+StorageUser={DB_USER}
+StoragePass={DB_PASSWORD}
+StorageLoc={DB_NAME}
+"""
+
+
+# -------------------------------------------------------------------------------------------- steps
+
+
+def ensure_packages() -> None:
+    missing = [b for b in REQUIRED_BINARIES if shutil.which(b) is None and not Path("/usr/sbin", b).exists()]
+    if not missing:
+        return
+    if os.geteuid() != 0:
+        raise PermissionError(f"missing {missing}; installing {APT_PACKAGES} needs root (apt-get)")
+    log.info("installing %s (missing: %s)", " ".join(APT_PACKAGES), ", ".join(missing))
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *APT_PACKAGES],
+                   check=True, env=env)
+
+
+def ensure_hosts() -> None:
+    """Make n1/n2 resolve to 127.0.0.1 (torch's rendezvous connects to MASTER_ADDR=n1)."""
+    unresolved = []
+    for name in NODES:
+        try:
+            socket.gethostbyname(name)
+        except OSError:
+            unresolved.append(name)
+    if unresolved:
+        with HOSTS_FILE.open("a") as f:
+            f.write(f"127.0.0.1 {' '.join(unresolved)}  # stylegan_v local Slurm cluster\n")
+        log.info("added %s to %s", ", ".join(unresolved), HOSTS_FILE)
+
+
+def _munge_works() -> bool:
+    try:
+        encoded = _run(["munge", "-n"], timeout=5).stdout
+        return _run(["unmunge"], input=encoded, timeout=5, check=False).returncode == 0
+    except (subprocess.SubprocessError, OSError):
+        return False
+
+
+def ensure_munged(layout: Layout) -> None:
+    if _munge_works():
+        return
+    key = Path("/etc/munge/munge.key")
+    if not key.exists():
+        _run(["mungekey", "--create", "--keyfile", str(key)], check=False)
+        shutil.chown(key, "munge", "munge")
+        key.chmod(0o600)
+    for folder in (Path("/run/munge"), Path("/var/log/munge"), Path("/var/lib/munge")):
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.chown(folder, "munge", "munge")
+    pid_file = layout.pid_file("munged")
+    # munged refuses to write its PID file into a folder another user owns: let it write its own, then copy.
+    _run(["runuser", "-u", "munge", "--", "munged"])
+    _wait("munged", _munge_works, 15)
+    pid_file.write_text(Path("/run/munge/munged.pid").read_text())
+    log.info("munged started (pid %s)", pid_file.read_text().strip())
+
+
+def _mariadb(layout: Layout, sql: str) -> None:
+    _run(["mariadb", "--no-defaults", "-S", str(layout.mysql_socket), "-uroot", "-e", sql])
+
+
+def ensure_mariadb(layout: Layout, ports: Ports) -> None:
+    if _port_open(ports.mariadb):
+        return
+    if not (layout.mysql / "mysql").exists():
+        _run(["mariadb-install-db", "--user=root", f"--datadir={layout.mysql}", "--skip-test-db",
+              "--auth-root-authentication-method=normal"], timeout=300)
+    log_file = layout.log / "mariadb.log"
+    subprocess.Popen(
+        ["/usr/sbin/mariadbd", "--no-defaults", "--user=root", f"--datadir={layout.mysql}",
+         "--bind-address=127.0.0.1", f"--port={ports.mariadb}", f"--socket={layout.mysql_socket}",
+         f"--pid-file={layout.pid_file('mariadb')}", f"--log-error={log_file}", "--skip-name-resolve",
+         "--innodb-buffer-pool-size=128M", "--innodb-lock-wait-timeout=900"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    _wait("MariaDB", lambda: _port_open(ports.mariadb) and layout.mysql_socket.exists(), 60, log_file)
+    _mariadb(layout, f"CREATE USER IF NOT EXISTS '{DB_USER}'@'%' IDENTIFIED BY '{DB_PASSWORD}'; "
+                     f"GRANT ALL ON {DB_NAME}.* TO '{DB_USER}'@'%'; FLUSH PRIVILEGES;")
+    log.info("MariaDB started on 127.0.0.1:%d", ports.mariadb)
+
+
+def _write_if_changed(path: Path, text: str, mode: int) -> bool:
+    if path.exists() and path.read_text() == text:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.chmod(mode)
+    tmp.replace(path)
+    return True
+
+
+def _controller_up() -> bool:
+    return _run(["scontrol", "ping"], check=False, timeout=15).stdout.count("UP") > 0
+
+
+def ensure_slurm(layout: Layout, ports: Ports) -> None:
+    if _controller_up():
+        log.info("a Slurm controller already answers (%s); reusing it", SLURM_CONF)
+    else:
+        _write_if_changed(SLURMDBD_CONF, render_slurmdbd_conf(layout, ports), 0o600)  # slurmdbd insists on 600
+        _write_if_changed(SLURM_CONF, render_slurm_conf(layout, ports), 0o644)
+        if not _port_open(ports.slurmdbd):
+            _run(["slurmdbd"])
+            _wait("slurmdbd", lambda: _port_open(ports.slurmdbd), 60, layout.log / "slurmdbd.log")
+        clusters = _run(["sacctmgr", "-n", "-P", "list", "cluster", "format=cluster"], timeout=30).stdout.split()
+        if CLUSTER_NAME not in clusters:
+            _run(["sacctmgr", "-i", "add", "cluster", CLUSTER_NAME], timeout=30)
+        _run(["slurmctld"])
+        _wait("slurmctld", _controller_up, 60, layout.log / "slurmctld.log")
+    for name in NODES:
+        if not _slurmd_running(name):
+            _run(["slurmd", "-N", name])
+    _wait("nodes n1, n2 idle", _nodes_idle, 90, layout.log / "slurmctld.log")
+
+
+def _node_states() -> dict[str, str]:
+    out = _run(["sinfo", "-N", "-h", "-o", "%N %T"], check=False, timeout=15).stdout
+    return dict(line.split()[:2] for line in out.splitlines() if len(line.split()) >= 2)
+
+
+def _slurmd_running(node: str) -> bool:
+    """Whether a ``slurmd -N <node>`` process runs on this host, whoever started it."""
+    wanted = ["slurmd", "-N", node]
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if [Path(args[0]).name, *args[1:3]] == wanted:
+            return True
+    return False
+
+
+def _nodes_idle() -> bool:
+    states = _node_states()
+    for name in NODES:
+        state = states.get(name, "")
+        if "drain" in state or state.startswith("down"):
+            # A node marked down by an earlier, unclean stop comes back once its slurmd answers again.
+            _run(["scontrol", "update", f"nodename={name}", "state=resume"], check=False, timeout=15)
+    # A trailing "*" means "not responding": the controller still remembers a node whose slurmd is gone.
+    return all(states.get(name) in ("idle", "mixed", "allocated") for name in NODES)
+
+
+# --------------------------------------------------------------------------------------- commands
+
+
+def up(layout: Layout, ports: Ports) -> None:
+    t0 = time.monotonic()
+    ensure_packages()
+    layout.make()
+    ensure_hosts()
+    ensure_munged(layout)
+    ensure_mariadb(layout, ports)
+    ensure_slurm(layout, ports)
+    log.info("cluster up in %.1f s:\n%s", time.monotonic() - t0, _run(["sinfo", "-N"], check=False).stdout)
+
+
+def down(layout: Layout) -> None:
+    """Cancel jobs, then stop by PID: slurmd, slurmctld, slurmdbd, MariaDB, munged last."""
+    if _pid_alive(layout.pid_file("slurmctld"), "slurmctld") is not None:
+        _run(["scancel", "--full", f"--partition={PARTITION}"], check=False, timeout=30)
+        _wait("job queue to drain", lambda: not _run(["squeue", "-h"], check=False, timeout=15).stdout.strip(),
+              30)
+    order = [(f"slurmd-{n}", "slurmd") for n in NODES] + [
+        ("slurmctld", "slurmctld"), ("slurmdbd", "slurmdbd"), ("mariadb", "mariadbd"), ("munged", "munged")]
+    for pid_name, process_name in order:
+        if _stop_pid(layout.run / f"{pid_name}.pid", process_name):
+            log.info("stopped %s", pid_name)
+
+
+def status(layout: Layout) -> int:
+    print(_run(["sinfo", "-N"], check=False).stdout or "no Slurm controller answers")
+    for pid_file in sorted(layout.run.glob("*.pid")):
+        name = pid_file.stem.split("-")[0].replace("mariadb", "mariadbd")
+        pid = _pid_alive(pid_file, name)
+        print(f"{pid_file.stem:14s} {'running, pid ' + str(pid) if pid else 'not running'}")
+    return 0 if _controller_up() else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("command", choices=("up", "down", "status"))
+    parser.add_argument("--root", type=Path, default=Path(".cluster"),
+                        help="state, logs and PID files (default: .cluster in the current folder)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="[cluster] %(message)s")
+    layout, ports = Layout(args.root.resolve()), Ports.from_env()
+    if args.command == "up":
+        up(layout, ports)
+    elif args.command == "down":
+        down(layout)
+    elif args.command == "status":
+        return status(layout)
+    else:
+        raise ValueError(args.command)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
