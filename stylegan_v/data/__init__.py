@@ -1,0 +1,1 @@
+"""Video datasets: preparation, on-disk format, clip sampling, statistics and augmentation."""

@@ -1,0 +1,120 @@
+"""Typed schema of the ``dataset`` config group.
+
+One dataclass covers every recipe: a recipe reads the fields it needs and ignores the rest, so a YAML
+option only states what differs from the defaults. Ranges are checked at compose time, naming the key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+IMAGE_FORMATS = ("jpg", "png")
+CROPS = ("center", "face")
+PATH_LABELS = ("parent_dir", "top_dir")  # where a label/speaker id is read from a video's relative path
+SAMPLING_MODES = ("sparse", "consecutive")
+
+
+@dataclass
+class ClipSamplingConfig:
+    """How training clips are drawn from a video (StyleGAN-V sparse sampling or MoCoGAN consecutive frames)."""
+
+    mode: str = "sparse"  # "sparse": endpoints + random interior frames; "consecutive": k adjacent frames
+    num_frames: int = 3  # k, frames per clip that D sees
+    max_dist: int = 32  # largest span T (last index - first index) for sparse sampling
+    # Allowed spans; None = powers of two 2, 4, ..., max_dist (the paper's {2, 4, 8, 16, 32}).
+    spans: Optional[list[int]] = None
+    stride: int = 1  # consecutive mode only: step between frames
+
+    def __post_init__(self) -> None:
+        if self.mode not in SAMPLING_MODES:
+            raise ValueError(f"dataset.sampling.mode must be one of {SAMPLING_MODES}, got {self.mode!r}")
+        if self.num_frames < 1:
+            raise ValueError(f"dataset.sampling.num_frames must be >= 1, got {self.num_frames}")
+        if self.max_dist < 1:
+            raise ValueError(f"dataset.sampling.max_dist must be >= 1, got {self.max_dist}")
+        if self.spans is not None and any(int(s) < 1 for s in self.spans):
+            raise ValueError(f"dataset.sampling.spans must all be >= 1, got {list(self.spans)}")
+        if self.stride < 1:
+            raise ValueError(f"dataset.sampling.stride must be >= 1, got {self.stride}")
+
+
+@dataclass
+class DatasetConfig:
+    """One dataset: how to build it from raw input (prepare) and how to read it (sampling)."""
+
+    name: str = MISSING  # output folder name under paths.data_dir
+    recipe: str = MISSING  # key in stylegan_v.data.recipes.RECIPES
+    resolution: int = 256  # output frames are resolution x resolution (square)
+    fps: Optional[float] = None  # output frame rate; None = keep each video's native rate
+    source: Optional[str] = None  # raw input (file or folder); None = the recipe's built-in offline source
+    image_format: str = "jpg"  # "jpg" (quality below) or "png" (lossless)
+    jpeg_quality: int = 95  # Pillow quality; 95 as in the paper (the public code silently wrote 75)
+    num_workers: Optional[int] = None  # decode processes; None = min(cpus, 8); 0 = in-process (debug)
+    zip: bool = False  # also pack the folder into <name>.zip and keep only the zip
+    # Video-file recipes.
+    extensions: list[str] = field(default_factory=lambda: [".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"])
+    include: list[str] = field(default_factory=list)  # fnmatch patterns on relative paths; empty = all
+    crop: str = "center"  # "center" square crop, or "face": one face-centred square per video
+    face_margin: float = 1.8  # face crop: square side = margin x detected face size
+    skip_frames: int = 0  # frames dropped at the start of every source video (RainbowJelly: 150)
+    chunk_length: Optional[int] = None  # slice each video into chunks of this many frames; None = whole video
+    drop_partial: bool = True  # drop the trailing chunk shorter than chunk_length
+    min_frames: int = 1  # videos (or chunks) with fewer frames are rejected
+    max_videos: Optional[int] = None  # cap on source videos, in sorted order (quick subsets); None = all
+    label_from: Optional[str] = None  # "parent_dir" (UCF-101 class folders) or "top_dir"; None = no labels
+    speaker_from: Optional[str] = None  # same choices, for speaker ids (MEAD)
+    # Moving MNIST.
+    num_videos: int = 256
+    video_length: int = 32
+    digits_per_video: int = 2
+    digit_size: int = 28
+    seed: int = 0  # the dataset's own seed, so data do not change with the training seed
+    # Reading.
+    sampling: ClipSamplingConfig = field(default_factory=ClipSamplingConfig)
+
+    def __post_init__(self) -> None:
+        if self.resolution < 8:
+            raise ValueError(f"dataset.resolution must be >= 8, got {self.resolution}")
+        if self.fps is not None and self.fps <= 0:
+            raise ValueError(f"dataset.fps must be > 0 or null, got {self.fps}")
+        if self.image_format not in IMAGE_FORMATS:
+            raise ValueError(f"dataset.image_format must be one of {IMAGE_FORMATS}, got {self.image_format!r}")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise ValueError(f"dataset.jpeg_quality must be in [1, 100], got {self.jpeg_quality}")
+        if self.num_workers is not None and self.num_workers < 0:
+            raise ValueError(f"dataset.num_workers must be >= 0 or null, got {self.num_workers}")
+        if self.crop not in CROPS:
+            raise ValueError(f"dataset.crop must be one of {CROPS}, got {self.crop!r}")
+        if self.face_margin < 1.0:
+            raise ValueError(f"dataset.face_margin must be >= 1, got {self.face_margin}")
+        if self.skip_frames < 0:
+            raise ValueError(f"dataset.skip_frames must be >= 0, got {self.skip_frames}")
+        if self.chunk_length is not None and self.chunk_length < 1:
+            raise ValueError(f"dataset.chunk_length must be >= 1 or null, got {self.chunk_length}")
+        if self.min_frames < 1:
+            raise ValueError(f"dataset.min_frames must be >= 1, got {self.min_frames}")
+        if self.max_videos is not None and self.max_videos < 1:
+            raise ValueError(f"dataset.max_videos must be >= 1 or null, got {self.max_videos}")
+        for key in ("label_from", "speaker_from"):
+            value = getattr(self, key)
+            if value is not None and value not in PATH_LABELS:
+                raise ValueError(f"dataset.{key} must be one of {PATH_LABELS} or null, got {value!r}")
+        if self.num_videos < 1:
+            raise ValueError(f"dataset.num_videos must be >= 1, got {self.num_videos}")
+        if self.video_length < 1:
+            raise ValueError(f"dataset.video_length must be >= 1, got {self.video_length}")
+        if self.digits_per_video < 1:
+            raise ValueError(f"dataset.digits_per_video must be >= 1, got {self.digits_per_video}")
+        if not 1 <= self.digit_size <= self.resolution:
+            raise ValueError(
+                f"dataset.digit_size must be in [1, dataset.resolution={self.resolution}], got {self.digit_size}"
+            )
+
+
+def register(cs: ConfigStore) -> None:
+    """Store the schema that every ``conf/dataset/*.yaml`` option extends (``defaults: [base_dataset, _self_]``)."""
+    cs.store(group="dataset", name="base_dataset", node=DatasetConfig)

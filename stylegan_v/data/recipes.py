@@ -1,0 +1,223 @@
+"""Dataset recipes: turn a dataset config into independent tasks, and run one task in a worker process.
+
+A task is one source video (all its chunks) or one batch of synthetic videos. Tasks share nothing, so
+they run in parallel, and each leaves a done marker so an interrupted build resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from stylegan_v.data import decode, moving_mnist, sources
+from stylegan_v.data.format import VideoWriter
+
+MNIST_VIDEOS_PER_TASK = 16
+
+
+@dataclass(frozen=True)
+class Task:
+    key: str  # unique and filesystem-safe; names the done marker and prefixes the output folders
+    kind: str  # "video" (decode a source) or "moving_mnist" (synthesise)
+    source: str = ""  # absolute path of the source video file / frame folder
+    rel: str = ""  # path relative to the dataset source, as reported in the manifest
+    label: Optional[str] = None
+    speaker: Optional[str] = None
+    indices: tuple[int, ...] = ()  # moving_mnist: video indices of this task
+
+
+Settings = dict[str, Any]  # the resolved dataset config as a plain dict (picklable for workers)
+
+
+def _safe_name(rel: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", rel.replace("/", "__"))
+
+
+def _path_part(rel: Path, which: Optional[str]) -> Optional[str]:
+    if which is None:
+        return None
+    if which == "parent_dir":
+        return rel.parent.name or None
+    elif which == "top_dir":
+        return rel.parts[0] if len(rel.parts) > 1 else None
+    else:
+        raise ValueError(f"unknown path label source {which!r}; valid: parent_dir, top_dir")
+
+
+def _find_videos(root: Path, settings: Settings) -> list[Path]:
+    """Video files and frame folders under ``root`` (sorted), filtered by ``include`` patterns."""
+    extensions = {e.lower() for e in settings["extensions"]}
+    if root.is_file():
+        return [root]
+    found: list[Path] = []
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and path.suffix.lower() in extensions:
+            found.append(path)
+        elif path.is_dir() and decode.is_frame_folder(path):
+            found.append(path)
+    patterns = list(settings["include"])
+    if patterns:
+        found = [p for p in found if any(fnmatch.fnmatch(p.relative_to(root).as_posix(), pat) for pat in patterns)]
+    if settings["max_videos"] is not None:
+        found = found[: settings["max_videos"]]
+    return found
+
+
+def _video_tasks(root: Path, settings: Settings) -> list[Task]:
+    if not root.exists():
+        raise FileNotFoundError(
+            f"dataset.source={str(root)!r} does not exist; point it at the raw download of {settings['name']}"
+        )
+    paths = _find_videos(root, settings)
+    rels = [p.relative_to(root) if p != root else Path(p.name) for p in paths]
+    stems = [_safe_name(r.with_suffix("").as_posix() if r.suffix else r.as_posix()) for r in rels]
+    if len(set(stems)) != len(stems):  # a.mp4 next to a.avi: keep the extension in the name
+        stems = [_safe_name(r.as_posix()) for r in rels]
+    return [
+        Task(
+            key=stem,
+            kind="video",
+            source=str(path.resolve()),
+            rel=rel.as_posix(),
+            label=_path_part(rel, settings["label_from"]),
+            speaker=_path_part(rel, settings["speaker_from"]),
+        )
+        for path, rel, stem in zip(paths, rels, stems)
+    ]
+
+
+def plan_video_folder(settings: Settings) -> list[Task]:
+    if settings["source"] is None:
+        raise ValueError(
+            f"dataset {settings['name']!r} (recipe {settings['recipe']!r}) needs dataset.source=<folder of raw videos>"
+        )
+    return _video_tasks(Path(settings["source"]).expanduser(), settings)
+
+
+def plan_sample_videos(settings: Settings) -> list[Task]:
+    root = Path(settings["source"]).expanduser() if settings["source"] else sources.sample_videos_dir()
+    return _video_tasks(root, settings)
+
+
+def plan_moving_mnist(settings: Settings) -> list[Task]:
+    n = settings["num_videos"]
+    return [
+        Task(key=f"mnist_{start:06d}", kind="moving_mnist", indices=tuple(range(start, min(n, start + MNIST_VIDEOS_PER_TASK))))
+        for start in range(0, n, MNIST_VIDEOS_PER_TASK)
+    ]
+
+
+# Recipe name -> planner. The paper's datasets are video_folder runs with their own YAML options
+# (include patterns, label/speaker folders, crop); they need the user's raw download as dataset.source.
+RECIPES: dict[str, Callable[[Settings], list[Task]]] = {
+    "moving_mnist": plan_moving_mnist,
+    "sample_videos": plan_sample_videos,
+    "video_folder": plan_video_folder,
+    "rainbow_jelly": plan_video_folder,
+    "sky_timelapse": plan_video_folder,
+    "ucf101": plan_video_folder,
+    "mead": plan_video_folder,
+    "faceforensics": plan_video_folder,
+}
+
+
+def plan(settings: Settings) -> list[Task]:
+    recipe = settings["recipe"]
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown dataset.recipe {recipe!r}; valid: {sorted(RECIPES)}")
+    return RECIPES[recipe](settings)
+
+
+def _clear_outputs(root: Path, key: str) -> None:
+    """Remove folders a killed earlier attempt of this task may have left (they are rewritten from scratch)."""
+    for folder in [root / key, *root.glob(f"{key}_c*")]:
+        if folder.is_dir():
+            for path in folder.iterdir():
+                path.unlink()
+            folder.rmdir()
+
+
+def _entry(writer: VideoWriter, task: Task, fps: float) -> dict[str, Any]:
+    return {
+        "name": writer.name,
+        "num_frames": writer.num_frames,
+        "fps": fps,
+        "label": task.label,
+        "speaker": task.speaker,
+        "source": task.rel or None,
+        "sha256": writer.digest(),
+    }
+
+
+def _run_video(task: Task, settings: Settings, root: Path) -> dict[str, Any]:
+    path = Path(task.source)
+    res, fmt, quality = settings["resolution"], settings["image_format"], settings["jpeg_quality"]
+    skip, chunk = settings["skip_frames"], settings["chunk_length"]
+    writers: list[VideoWriter] = []
+    try:
+        fps = float(settings["fps"]) if settings["fps"] is not None else decode.native_fps(path)
+        if settings["crop"] == "face":
+            from stylegan_v.data.faces import face_box  # OpenCV is only needed for this crop
+
+            box: Optional[decode.Box] = face_box(path, settings["face_margin"])
+        elif settings["crop"] == "center":
+            box = None  # from the first frame's size
+        else:
+            raise ValueError(f"unknown dataset.crop {settings['crop']!r}; valid: center, face")
+        for i, image in enumerate(decode.decode(path, settings["fps"])):
+            if i < skip:
+                continue
+            box = box or decode.center_box(*image.size)
+            j = i - skip
+            if not writers or (chunk is not None and j % chunk == 0):
+                name = task.key if chunk is None else f"{task.key}_c{j // chunk:05d}"
+                writers.append(VideoWriter(root, name, fmt, quality))
+            writers[-1].add(decode.crop_resize(image, box, res))
+    except decode.BadVideo as exc:
+        for writer in writers:
+            writer.discard()
+        return {"videos": [], "rejected": [{"source": task.rel, "reason": str(exc)}]}
+    if chunk is not None and settings["drop_partial"] and writers and writers[-1].num_frames < chunk:
+        writers.pop().discard()  # the recipe drops the incomplete trailing chunk; not an error
+    kept = [w for w in writers if w.num_frames >= settings["min_frames"]]
+    for writer in writers:
+        if writer.num_frames < settings["min_frames"]:
+            writer.discard()
+    if not kept:
+        return {
+            "videos": [],
+            "rejected": [{"source": task.rel, "reason": f"too short: fewer than {settings['min_frames']} usable frames"}],
+        }
+    return {"videos": [_entry(w, task, fps) for w in kept], "rejected": []}
+
+
+def _run_moving_mnist(task: Task, settings: Settings, root: Path) -> dict[str, Any]:
+    csv = Path(settings["source"]).expanduser() if settings["source"] else sources.mnist_csv()
+    digits = moving_mnist.load_digits(str(csv), settings["digit_size"])
+    fps = float(settings["fps"]) if settings["fps"] is not None else 25.0
+    videos = []
+    for index in task.indices:
+        frames = moving_mnist.make_video(
+            digits, index, settings["seed"], settings["video_length"], settings["resolution"], settings["digits_per_video"]
+        )
+        writer = VideoWriter(root, f"{index:06d}", settings["image_format"], settings["jpeg_quality"])
+        for frame in frames:
+            writer.add(frame)
+        videos.append(_entry(writer, task, fps))
+    return {"videos": videos, "rejected": []}
+
+
+def run_task(task: Task, settings: Settings, root: Path) -> dict[str, Any]:
+    """Write one task's videos under ``root``; returns its manifest entries and rejections."""
+    if task.kind == "video":
+        _clear_outputs(root, task.key)
+        return _run_video(task, settings, root)
+    elif task.kind == "moving_mnist":
+        for index in task.indices:
+            _clear_outputs(root, f"{index:06d}")
+        return _run_moving_mnist(task, settings, root)
+    else:
+        raise ValueError(f"unknown task kind {task.kind!r}; valid: video, moving_mnist")

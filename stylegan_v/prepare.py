@@ -1,0 +1,41 @@
+"""Prepare a dataset: ``python -m stylegan_v.prepare dataset=<name> [dataset.source=<raw download>]``.
+
+Writes ``<paths.data_dir>/<dataset.name>`` (or ``.zip``) in the format of :mod:`stylegan_v.data.format`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from stylegan_v.configs import register_configs
+from stylegan_v.data.build import build_dataset
+from stylegan_v.data.config import DatasetConfig
+
+log = logging.getLogger(__name__)
+
+register_configs()
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Build the dataset named by ``cfg.dataset`` under ``cfg.paths.data_dir``; returns the build summary."""
+    dataset = OmegaConf.to_object(cfg.dataset)  # runs the range checks of DatasetConfig.__post_init__
+    assert isinstance(dataset, DatasetConfig), type(dataset)
+    settings = OmegaConf.to_container(cfg.dataset, resolve=True)
+    summary = build_dataset(settings, Path(cfg.paths.data_dir))
+    log.info("prepare %s: %s", dataset.name, json.dumps(summary))
+    return summary
+
+
+@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    run(cfg)
+
+
+if __name__ == "__main__":
+    main()
