@@ -1,0 +1,212 @@
+"""Which frames D sees (training) and which clips the metrics use (evaluation).
+
+Training picks a **video first, uniformly, then a clip inside it**, so SkyTimelapse's few very long
+videos do not dominate. StyleGAN-V's sparse sampling draws k frames: span T (last - first index) from
+{2, 4, ..., max_dist} limited by the video length and >= k - 1, a random offset, both endpoints and
+k - 2 sorted random interior frames. Times are returned in frames relative to the clip's first frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator, Optional
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from stylegan_v.data.video_dataset import VideoDataset
+
+EVAL_MODES = ("one_random_clip", "all_clips", "first_frames")
+
+
+def default_spans(max_dist: int) -> list[int]:
+    """The paper's allowed spans: powers of two from 2 up to ``max_dist`` ({2, 4, 8, 16, 32} for 32)."""
+    spans, s = [], 2
+    while s <= max_dist:
+        spans.append(s)
+        s *= 2
+    return spans
+
+
+def sample_sparse(
+    length: int, num_frames: int, rng: np.random.Generator, max_dist: int = 32, spans: Optional[list[int]] = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Frame indices ``[k]`` (sorted, inside ``[0, length)``) and times ``[k]`` (frames since the first).
+
+    If no allowed span fits (a video shorter than the smallest span but with >= k frames), the span is
+    the whole video, so short videos still contribute; a video with fewer than k frames is an error.
+    """
+    k = num_frames
+    if length < k:
+        raise ValueError(f"video of {length} frames is shorter than the {k} frames requested")
+    if k == 1:
+        idx = np.array([rng.integers(length)], dtype=np.int64)
+        return idx, np.zeros(1, dtype=np.float32)
+    allowed = [s for s in (spans if spans is not None else default_spans(max_dist)) if k - 1 <= s <= length - 1]
+    span = int(rng.choice(allowed)) if allowed else length - 1
+    offset = int(rng.integers(0, length - span))  # offset + span <= length - 1
+    interior = rng.choice(np.arange(1, span), size=k - 2, replace=False) if k > 2 else np.zeros(0, dtype=np.int64)
+    rel = np.sort(np.concatenate([[0, span], interior]).astype(np.int64))
+    return offset + rel, rel.astype(np.float32)
+
+
+def sample_consecutive(
+    length: int, num_frames: int, rng: np.random.Generator, stride: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """MoCoGAN-style clip: ``num_frames`` frames ``stride`` apart at a random offset."""
+    extent = (num_frames - 1) * stride + 1
+    if length < extent:
+        raise ValueError(f"video of {length} frames is shorter than a clip of {num_frames} frames at stride {stride}")
+    offset = int(rng.integers(0, length - extent + 1))
+    rel = np.arange(num_frames, dtype=np.int64) * stride
+    return offset + rel, rel.astype(np.float32)
+
+
+class ClipDataset(Dataset):
+    """Training clips: item ``(video_index, clip_seed)`` (from :class:`VideoFirstSampler`) or a plain video index.
+
+    Returns ``dict(frames=[k, 3, H, W] uint8 or float in [-1, 1], times=[k] float32, video_index, label)``.
+    Passing the clip seed through the sampler makes the data stream independent of the worker count.
+    """
+
+    def __init__(
+        self,
+        dataset: VideoDataset | str,
+        num_frames: int = 3,  # k
+        mode: str = "sparse",  # "sparse" (StyleGAN-V) or "consecutive" (MoCoGAN baselines)
+        max_dist: int = 32,  # sparse: largest span
+        spans: Optional[list[int]] = None,  # sparse: allowed spans; None = powers of two up to max_dist
+        stride: int = 1,  # consecutive: step between frames
+        dtype: str = "uint8",  # "uint8" (convert on the device) or "float" ([-1, 1])
+    ) -> None:
+        self.videos = dataset if isinstance(dataset, VideoDataset) else VideoDataset(dataset)
+        if mode not in ("sparse", "consecutive"):
+            raise ValueError(f"unknown sampling mode {mode!r}; valid: sparse, consecutive")
+        if dtype not in ("uint8", "float"):
+            raise ValueError(f"unknown dtype {dtype!r}; valid: uint8, float")
+        self.num_frames, self.mode, self.max_dist, self.spans = num_frames, mode, max_dist, spans
+        self.stride, self.dtype = stride, dtype
+        min_len = num_frames if mode == "sparse" else (num_frames - 1) * stride + 1
+        too_short = int((self.videos.lengths < min_len).sum())
+        if too_short:
+            raise ValueError(f"{too_short} videos are shorter than the {min_len} frames a clip needs")
+        self._rng = np.random.default_rng()  # only for plain-int items; reseeded per worker by torch
+
+    def __len__(self) -> int:
+        return self.videos.num_videos
+
+    def sample_indices(self, video_index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        length = self.videos.video_length(video_index)
+        if self.mode == "sparse":
+            return sample_sparse(length, self.num_frames, rng, self.max_dist, self.spans)
+        elif self.mode == "consecutive":
+            return sample_consecutive(length, self.num_frames, rng, self.stride)
+        else:
+            raise ValueError(f"unknown sampling mode {self.mode!r}; valid: sparse, consecutive")
+
+    def __getitem__(self, item: Any) -> dict[str, Any]:
+        if isinstance(item, (tuple, list)):
+            video_index, clip_seed = int(item[0]), int(item[1])
+            rng = np.random.default_rng(clip_seed)
+        else:
+            video_index, rng = int(item), self._rng
+        indices, times = self.sample_indices(video_index, rng)
+        frames = torch.from_numpy(self.videos.read_frames(video_index, indices)).permute(0, 3, 1, 2)  # [k,H,W,C]->[k,C,H,W]
+        if self.dtype == "float":
+            frames = frames.to(torch.float32) / 127.5 - 1.0
+        return {
+            "frames": frames.contiguous(),
+            "times": torch.from_numpy(times),
+            "video_index": video_index,
+            "label": int(self.videos.labels[video_index]),
+        }
+
+
+class VideoFirstSampler(Sampler):
+    """Yields ``(video_index, clip_seed)``: videos uniformly with replacement, so each is equally likely.
+
+    Infinite by default (a training stream); ``rank``/``world_size`` give each DDP process its own stream.
+    """
+
+    def __init__(
+        self, num_videos: int, seed: int = 0, num_samples: Optional[int] = None, rank: int = 0, world_size: int = 1
+    ) -> None:
+        if num_videos < 1:
+            raise ValueError(f"num_videos must be >= 1, got {num_videos}")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank must be in [0, world_size={world_size}), got {rank}")
+        self.num_videos, self.seed, self.num_samples = num_videos, seed, num_samples
+        self.rank, self.world_size = rank, world_size
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        rng = np.random.default_rng([self.seed, self.rank, self.world_size])
+        count = 0
+        while self.num_samples is None or count < self.num_samples:
+            yield int(rng.integers(self.num_videos)), int(rng.integers(2**62))
+            count += 1
+
+    def __len__(self) -> int:
+        if self.num_samples is None:
+            raise TypeError("an infinite VideoFirstSampler has no length")
+        return self.num_samples
+
+
+def worker_init_fn(worker_id: int) -> None:
+    """Reseed the plain-int-item rng of a ClipDataset in each worker (torch seeds differ per worker)."""
+    info = torch.utils.data.get_worker_info()
+    assert info is not None
+    dataset = info.dataset
+    if isinstance(dataset, ClipDataset):
+        dataset._rng = np.random.default_rng(info.seed % 2**32)
+
+
+@dataclass(frozen=True)
+class ClipRef:
+    """One evaluation clip: which video, which frames (absolute indices)."""
+
+    video_index: int
+    frame_indices: np.ndarray
+
+
+def select_clips(
+    dataset: VideoDataset,
+    mode: str = "one_random_clip",
+    num_frames: int = 16,
+    max_videos: Optional[int] = 2048,
+    seed: int = 0,
+    subsample: int = 1,
+) -> list[ClipRef]:
+    """Real clips for FVD (appendix C). Videos too short for one clip are skipped.
+
+    * ``one_random_clip`` (the protocol): one clip per video at a random offset, native frame rate;
+    * ``all_clips``: every non-overlapping clip of every video (biased towards long videos; Table 4);
+    * ``first_frames``: one clip per video starting at frame 0 (Table 4);
+    * ``subsample`` s: take every s-th frame (s = 8 in Table 4).
+    ``max_videos`` videos are drawn at random (seeded) when the dataset has more; None = all.
+    """
+    if mode not in EVAL_MODES:
+        raise ValueError(f"unknown clip selection mode {mode!r}; valid: {EVAL_MODES}")
+    if num_frames < 1 or subsample < 1:
+        raise ValueError(f"num_frames and subsample must be >= 1, got {num_frames}, {subsample}")
+    rng = np.random.default_rng(seed)
+    videos = np.arange(dataset.num_videos)
+    if max_videos is not None and dataset.num_videos > max_videos:
+        videos = np.sort(rng.choice(videos, size=max_videos, replace=False))
+    extent = (num_frames - 1) * subsample + 1  # frames covered by one clip
+    steps = np.arange(num_frames, dtype=np.int64) * subsample
+    clips: list[ClipRef] = []
+    for v in videos:
+        length = dataset.video_length(int(v))
+        if length < extent:
+            continue
+        if mode == "one_random_clip":
+            offsets = [int(rng.integers(0, length - extent + 1))]
+        elif mode == "first_frames":
+            offsets = [0]
+        elif mode == "all_clips":
+            offsets = list(range(0, length - extent + 1, num_frames * subsample))
+        else:
+            raise ValueError(f"unknown clip selection mode {mode!r}; valid: {EVAL_MODES}")
+        clips.extend(ClipRef(int(v), off + steps) for off in offsets)
+    return clips

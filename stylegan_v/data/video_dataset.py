@@ -1,0 +1,111 @@
+"""Random access to the frames of a prepared dataset (folder or zip), cheap enough for every training step.
+
+The manifest is parsed once in ``__init__``; per call we only build file names and decode the JPEGs
+with Pillow. Zip handles are opened lazily and per process (``ZipFile`` is not safe to share across
+forked DataLoader workers), and are dropped when the object is pickled to a worker.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+from PIL import Image
+
+from stylegan_v.data.format import FRAME_DIGITS, MANIFEST_NAME
+
+
+def resolve_dataset_path(path: str | os.PathLike[str]) -> Path:
+    """``data/foo`` -> the folder if it has a manifest, else ``data/foo.zip`` if that exists."""
+    path = Path(path)
+    if path.is_dir() and (path / MANIFEST_NAME).is_file():
+        return path
+    if path.is_file() and path.suffix == ".zip":
+        return path
+    zipped = path.with_name(path.name + ".zip")
+    if zipped.is_file():
+        return zipped
+    raise FileNotFoundError(
+        f"no prepared dataset at {path} (nor {zipped}); run `python -m stylegan_v.prepare dataset=<name>` first"
+    )
+
+
+class VideoDataset:
+    """Videos of a prepared dataset: ``num_videos``, ``video_length(i)``, ``read_frames(i, indices)``."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = resolve_dataset_path(path)
+        self.is_zip = self.path.suffix == ".zip"
+        self._zip: Optional[zipfile.ZipFile] = None
+        self._zip_pid: Optional[int] = None
+        self.manifest: dict[str, Any] = json.loads(self._read_bytes(MANIFEST_NAME))
+        videos = self.manifest["videos"]
+        self.names: list[str] = [v["name"] for v in videos]
+        self.lengths = np.array([v["num_frames"] for v in videos], dtype=np.int64)
+        self.ext = self.manifest["image_format"]
+        self.fps = float(self.manifest["fps"])
+        self.resolution = int(self.manifest["resolution"])
+        label_ids = {name: i for i, name in enumerate(self.manifest.get("label_names", []))}
+        self.labels = np.array([label_ids.get(v.get("label"), -1) for v in videos], dtype=np.int64)
+        self.speakers: list[Optional[str]] = [v.get("speaker") for v in videos]
+        self.video_fps = np.array([v.get("fps", self.fps) for v in videos], dtype=np.float64)
+
+    # -- pickling for DataLoader workers: reopen the zip lazily in the child
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_zip"] = None
+        state["_zip_pid"] = None
+        return state
+
+    def _zipfile(self) -> zipfile.ZipFile:
+        if self._zip is None or self._zip_pid != os.getpid():
+            self._zip = zipfile.ZipFile(self.path)
+            self._zip_pid = os.getpid()
+        return self._zip
+
+    def _read_bytes(self, rel: str) -> bytes:
+        if self.is_zip:
+            return self._zipfile().read(rel)
+        return (self.path / rel).read_bytes()
+
+    @property
+    def num_videos(self) -> int:
+        return len(self.names)
+
+    def __len__(self) -> int:
+        return self.num_videos
+
+    def video_length(self, i: int) -> int:
+        return int(self.lengths[i])
+
+    @property
+    def content_hash(self) -> str:
+        return str(self.manifest["content_hash"])
+
+    def frame_path(self, i: int, t: int) -> str:
+        return f"{self.names[i]}/{t:0{FRAME_DIGITS}d}.{self.ext}"
+
+    def read_frames(self, i: int, frame_indices: Any) -> np.ndarray:
+        """Frames ``frame_indices`` of video ``i`` as uint8 ``[k, H, W, 3]``."""
+        indices = np.asarray(frame_indices, dtype=np.int64).reshape(-1)
+        length = self.video_length(i)
+        if indices.size == 0 or indices.min() < 0 or indices.max() >= length:
+            raise IndexError(f"frame indices {indices.tolist()} outside video {i} of length {length}")
+        frames = []
+        for t in indices:
+            data = self._read_bytes(self.frame_path(i, int(t)))
+            with Image.open(io.BytesIO(data)) as image:
+                frames.append(np.asarray(image.convert("RGB")))
+        out = np.stack(frames)
+        assert out.shape == (len(indices), self.resolution, self.resolution, 3), out.shape
+        return out
+
+    def close(self) -> None:
+        if self._zip is not None:
+            self._zip.close()
+            self._zip = None
