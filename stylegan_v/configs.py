@@ -18,6 +18,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 # Rooms whose ``config.register(cs)`` contributes group schemas. Add one line per room.
 ROOM_CONFIG_MODULES: tuple[str, ...] = (
     "stylegan_v.launch.config",
+    "stylegan_v.models.config",
     "stylegan_v.data.config",
 )
 

@@ -1,0 +1,223 @@
+"""StyleGAN2 building blocks in plain PyTorch: equalised LR, modulated convolution, FIR resampling.
+
+Equalised learning rate (Karras et al.): parameters are stored at unit scale (divided by the lr multiplier) and
+scaled at run time by ``lr_multiplier / sqrt(fan_in)``, so Adam's per-parameter steps are uniform across layers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+LRELU_GAIN = math.sqrt(2.0)  # keeps activations at unit variance after leaky ReLU(0.2)
+
+
+def lrelu_clamp(x: torch.Tensor, gain: float = 1.0, clamp: float | None = None) -> torch.Tensor:
+    """Leaky ReLU(0.2) * sqrt(2) * gain, then clamp (StyleGAN2's bias_act for 'lrelu')."""
+    x = F.leaky_relu(x, 0.2) * (LRELU_GAIN * gain)
+    if clamp is not None:
+        x = x.clamp(-clamp * gain, clamp * gain)
+    return x
+
+
+class EqualLinear(nn.Module):
+    """Fully connected layer with equalised learning rate and optional leaky-ReLU."""
+
+    def __init__(
+        self,
+        in_features: int,  # input size
+        out_features: int,  # output size
+        bias: bool = True,  # learnable bias
+        bias_init: float = 0.0,  # initial bias value (1.0 for style affines: styles start at 1)
+        lr_multiplier: float = 1.0,  # learning-rate multiplier (0.01 in the mapping network)
+        activation: bool = False,  # apply leaky ReLU(0.2) * sqrt(2)
+    ) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_features, in_features) / lr_multiplier)
+        self.bias = nn.Parameter(torch.full([out_features], float(bias_init))) if bias else None
+        self.weight_gain = lr_multiplier / math.sqrt(in_features)
+        self.bias_gain = lr_multiplier
+        self.activation = activation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight.to(x.dtype) * self.weight_gain
+        b = self.bias.to(x.dtype) * self.bias_gain if self.bias is not None else None
+        x = F.linear(x, w, b)
+        return lrelu_clamp(x) if self.activation else x
+
+
+class EqualConv1d(nn.Module):
+    """1-D convolution with equalised LR; the motion mapping network F_m uses it with padding 0."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, padding: int = 0,
+                 activation: bool = True) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size))
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.weight_gain = 1.0 / math.sqrt(in_channels * kernel_size)
+        self.padding = padding
+        self.kernel_size = kernel_size
+        self.activation = activation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: [B, C, L] -> [B, C', L - (kernel - 1) + 2 pad]
+        x = F.conv1d(x, self.weight.to(x.dtype) * self.weight_gain, self.bias.to(x.dtype), padding=self.padding)
+        return lrelu_clamp(x) if self.activation else x
+
+
+def fir_filter(device: torch.device | None = None) -> torch.Tensor:
+    """The [1, 3, 3, 1] binomial filter as a normalised 4x4 kernel."""
+    f = torch.tensor([1.0, 3.0, 3.0, 1.0], device=device)
+    f = f[:, None] * f[None, :]
+    return f / f.sum()
+
+
+def _depthwise_fir(x: torch.Tensor, f: torch.Tensor, pad: tuple[int, int, int, int], gain: float,
+                   stride: int = 1) -> torch.Tensor:
+    """Pad then convolve each channel with the 4x4 FIR filter (symmetric, so no flip is needed)."""
+    C = x.shape[1]
+    x = F.pad(x, pad)
+    weight = (f * gain).to(x.dtype)[None, None].expand(C, 1, *f.shape)
+    return F.conv2d(x, weight, stride=stride, groups=C)
+
+
+def upsample2d(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    """x2 upsampling: zero-insertion then the FIR filter with gain 4 (upfirdn2d, up=2, pad (2, 1))."""
+    N, C, H, W = x.shape
+    y = x.new_zeros(N, C, H * 2, W * 2)
+    y[:, :, ::2, ::2] = x
+    return _depthwise_fir(y, f, (2, 1, 2, 1), gain=4.0)
+
+
+def downsample2d(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    """x2 downsampling: FIR filter then keep every second pixel (upfirdn2d, down=2, pad (1, 1))."""
+    return _depthwise_fir(x, f, (1, 1, 1, 1), gain=1.0, stride=2)
+
+
+def modulated_conv2d(
+    x: torch.Tensor,  # [N, Cin, H, W]
+    weight: torch.Tensor,  # [Cout, Cin, kh, kw], already scaled
+    styles: torch.Tensor,  # [N, Cin]
+    demodulate: bool,
+    up: bool,
+    f: torch.Tensor | None,  # FIR filter for up=True
+    fused: bool,
+) -> torch.Tensor:
+    """StyleGAN2 modulated (and demodulated) convolution; 'fused' runs one grouped conv per batch.
+
+    The non-fused path scales activations instead of weights: same result, no per-sample weights, and it is
+    the faster choice on CPU (DESIGN.md §5).
+    """
+    N, Cin, H, W = x.shape
+    Cout, _, kh, kw = weight.shape
+    padding = kh // 2
+    if x.dtype == torch.float16 and demodulate:
+        # Pre-normalise so the fp16 products cannot overflow; demodulation undoes the scale (StyleGAN2-ADA).
+        weight = weight * (1.0 / math.sqrt(Cin * kh * kw) / weight.norm(float("inf"), dim=[1, 2, 3], keepdim=True))
+        styles = styles / styles.norm(float("inf"), dim=1, keepdim=True)
+    dcoefs = None
+    if demodulate:
+        w = weight[None] * styles[:, None, :, None, None]  # [N, Cout, Cin, kh, kw]
+        dcoefs = (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()  # [N, Cout]
+    if not fused:
+        x = x * styles.to(x.dtype)[:, :, None, None]
+        w = weight.to(x.dtype)
+        if up:
+            x = F.conv_transpose2d(x, w.transpose(0, 1), stride=2)  # [N, Cout, 2H+1, 2W+1]
+            x = _depthwise_fir(x, f, (1, 1, 1, 1), gain=4.0)  # -> [N, Cout, 2H, 2W]
+        else:
+            x = F.conv2d(x, w, padding=padding)
+        if dcoefs is not None:
+            x = x * dcoefs.to(x.dtype)[:, :, None, None]
+        return x
+    w = weight[None] * styles[:, None, :, None, None]  # [N, Cout, Cin, kh, kw]
+    if dcoefs is not None:
+        w = w * dcoefs[:, :, None, None, None]
+    w = w.to(x.dtype)
+    x = x.reshape(1, N * Cin, H, W)  # samples into channels: one grouped conv with N groups
+    if up:
+        w = w.transpose(1, 2).reshape(N * Cin, Cout, kh, kw)  # conv_transpose weight layout [in, out/groups]
+        x = F.conv_transpose2d(x, w, stride=2, groups=N)
+        x = _depthwise_fir(x, f, (1, 1, 1, 1), gain=4.0)
+    else:
+        x = F.conv2d(x, w.reshape(N * Cout, Cin, kh, kw), padding=padding, groups=N)
+    return x.reshape(N, Cout, *x.shape[2:])
+
+
+class ModulatedConv(nn.Module):
+    """Style-modulated 3x3 (or 1x1 ToRGB) convolution + bias + activation; no per-pixel noise (paper)."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        w_dim: int,
+        kernel_size: int = 3,
+        up: bool = False,  # x2 upsampling (transposed conv + FIR)
+        demodulate: bool = True,  # False for ToRGB
+        activation: bool = True,  # False for ToRGB (linear output)
+        conv_clamp: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.affine = EqualLinear(w_dim, in_channels, bias_init=1.0)
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.weight_gain = 1.0 / math.sqrt(in_channels * kernel_size * kernel_size)
+        self.up = up
+        self.demodulate = demodulate
+        self.activation = activation
+        self.conv_clamp = conv_clamp
+        self.register_buffer("fir", fir_filter(), persistent=False)
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, fused: bool, gain: float = 1.0) -> torch.Tensor:
+        styles = self.affine(w.float())  # [N, Cin] in fp32
+        weight = self.weight * self.weight_gain
+        if not self.demodulate:
+            # ToRGB: StyleGAN2 folds the weight gain into the styles
+            styles, weight = styles * self.weight_gain, self.weight
+        x = modulated_conv2d(x, weight, styles, self.demodulate, self.up, self.fir, fused)
+        x = x + self.bias.to(x.dtype)[None, :, None, None]
+        if self.activation:
+            return lrelu_clamp(x, gain=gain, clamp=self.conv_clamp)
+        return x.clamp(-self.conv_clamp, self.conv_clamp) if self.conv_clamp is not None else x
+
+
+class EqualConv2d(nn.Module):
+    """Discriminator convolution with equalised LR, optional FIR x2 downsampling and activation."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, bias: bool = True,
+                 activation: bool = True, down: bool = False, conv_clamp: float | None = None) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
+        self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
+        self.weight_gain = 1.0 / math.sqrt(in_channels * kernel_size * kernel_size)
+        self.activation = activation
+        self.down = down
+        self.conv_clamp = conv_clamp
+        self.padding = kernel_size // 2
+        self.register_buffer("fir", fir_filter(), persistent=False)
+
+    def forward(self, x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
+        w = (self.weight * self.weight_gain).to(x.dtype)
+        b = self.bias.to(x.dtype) if self.bias is not None else None
+        if self.down:
+            kh = w.shape[-1]
+            if kh == 1:  # 1x1 skip: downsample first (cheaper), as StyleGAN2-ADA
+                x = downsample2d(x, self.fir)
+                x = F.conv2d(x, w, b)
+            else:  # 3x3: FIR with pad 2 then strided conv (StyleGAN2-ADA's conv2d_resample, down=2)
+                x = _depthwise_fir(x, self.fir, (2, 2, 2, 2), gain=1.0)
+                x = F.conv2d(x, w, b, stride=2)
+        else:
+            x = F.conv2d(x, w, b, padding=self.padding)
+        if self.activation:
+            return lrelu_clamp(x, gain=gain, clamp=self.conv_clamp)
+        x = x * gain
+        return x.clamp(-self.conv_clamp * gain, self.conv_clamp * gain) if self.conv_clamp is not None else x
+
+
+def channels_at(resolution: int, channel_base: int, channel_max: int) -> int:
+    """fmaps rule of StyleGAN2-ADA: min(channel_base / res, channel_max); 16384 -> 512 up to 32², 64 at 256²."""
+    return max(1, min(channel_base // resolution, channel_max))

@@ -1,0 +1,77 @@
+"""StyleGAN2 backbone pieces: FIR resampling, fused == non-fused modulated conv, fp32 on CPU, D structure."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from stylegan_v.models.discriminator import Discriminator, minibatch_std
+from stylegan_v.models.generator import Generator
+from stylegan_v.models.layers import ModulatedConv, downsample2d, fir_filter, upsample2d
+
+
+def test_fir_resampling_preserves_constants_and_shapes() -> None:
+    f = fir_filter()
+    assert f.sum().item() == pytest.approx(1.0) and torch.equal(f, f.T)
+    x = torch.full([2, 3, 8, 8], 0.7)
+    up, down = upsample2d(x, f), downsample2d(x, f)
+    assert up.shape == (2, 3, 16, 16) and down.shape == (2, 3, 4, 4)
+    torch.testing.assert_close(up[..., 2:-2, 2:-2], torch.full_like(up[..., 2:-2, 2:-2], 0.7))
+    torch.testing.assert_close(down[..., 1:-1, 1:-1], torch.full_like(down[..., 1:-1, 1:-1], 0.7))
+    # the [1, 3, 3, 1] filter with gain 4: an impulse row spreads as 4 * (3/8) * (1, 3, 3, 1)/8
+    imp = torch.zeros(1, 1, 4, 4)
+    imp[0, 0, 1, 1] = 1.0
+    row = upsample2d(imp, f)[0, 0, 2, :].tolist()
+    assert row[1:5] == pytest.approx([4 * 3 / 8 * x / 8 for x in (1, 3, 3, 1)])
+
+
+@pytest.mark.parametrize("up", [False, True])
+@pytest.mark.parametrize("demodulate", [True, False])
+def test_fused_and_non_fused_modconv_agree(up: bool, demodulate: bool) -> None:
+    torch.manual_seed(0)
+    conv = ModulatedConv(8, 6, w_dim=16, kernel_size=3 if demodulate else 1, up=up and demodulate,
+                         demodulate=demodulate, activation=demodulate)
+    x, w = torch.randn(3, 8, 8, 8), torch.randn(3, 16)
+    torch.testing.assert_close(conv(x, w, fused=True), conv(x, w, fused=False), atol=1e-5, rtol=1e-5)
+
+
+def test_cpu_runs_fp32_even_on_fp16_resolutions(tiny) -> None:
+    G = Generator(tiny(), 32, 3)
+    assert sum(b.is_fp16 for b in G.synthesis.blocks) == 3  # 8, 16, 32 are fp16 resolutions (min 8)
+    assert not G.synthesis.use_fused(torch.device("cpu"))  # fused modconv is slower on CPU: never there
+    dtypes = []
+    for m in G.modules():
+        m.register_forward_hook(lambda mod, inp, out: dtypes.extend(
+            o.dtype for o in (out if isinstance(out, tuple) else (out,)) if isinstance(o, torch.Tensor)))
+    video = G(torch.randn(2, G.z_dim), torch.tensor([[0.0, 1.0, 5.0], [3.0, 9.0, 33.0]]))
+    assert video.dtype == torch.float32 and set(dtypes) == {torch.float32}
+
+
+def test_generator_is_a_function_of_z_and_t(tiny) -> None:
+    torch.manual_seed(0)
+    G = Generator(tiny(), 32, 3)
+    z, t = torch.randn(2, G.z_dim), torch.tensor([[0.0, 4.0, 8.0], [0.0, 4.0, 8.0]])
+    a, b = G(z, t), G(z.clone(), t.clone())
+    assert a.shape == (2, 3, 3, 32, 32) and torch.equal(a, b)
+    assert not torch.allclose(a[:, 0], a[:, 2])  # frames of a video differ (motion)
+    other = G(z, t, motion_seed=torch.tensor([5, 6]))  # same content, other motion
+    assert not torch.allclose(other, a)
+
+
+def test_discriminator_concat_and_time_projection(tiny) -> None:
+    torch.manual_seed(0)
+    cfg = tiny("resolution=64")
+    D = Discriminator(cfg.discriminator, 64, 3)
+    assert len(D.frame_blocks) == 2 and D.video_blocks[0].conv0.weight.shape[1] == 3 * 16  # k x C at 16x16
+    video = torch.randn(4, 3, 3, 64, 64)
+    t1 = torch.tensor([[0.0, 1.0, 3.0]] * 4)
+    logits = D(video, t1)
+    assert logits.shape == (4, 1)
+    torch.testing.assert_close(D(video, t1 + 100.0), logits)  # only time differences matter
+    assert not torch.allclose(D(video, torch.tensor([[0.0, 8.0, 30.0]] * 4)), logits)
+
+
+def test_minibatch_std_groups() -> None:
+    x = torch.randn(6, 4, 4, 4)
+    y = minibatch_std(x, group_size=4, num_channels=1)  # 6 is not divisible by 4: groups of 3
+    assert y.shape == (6, 5, 4, 4) and torch.equal(y[:, :4], x)
