@@ -1,0 +1,56 @@
+# The two commands a new user needs: `make repro` and `make test`. Each runs `setup` first.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?= -m "not slow"
+
+.PHONY: help setup test test-all repro cluster-up cluster-down cluster-status bench clean
+
+help:
+	@echo "make repro         set up, then run the whole DVC pipeline on the embedded CPU default"
+	@echo "make test          set up, start the local Slurm cluster, run the test suite (not the slow tests)"
+	@echo "make test-all      the same, slow tests included"
+	@echo "make setup         create .venv and install the project (fast when nothing changed)"
+	@echo "make cluster-up    start the local two-node Slurm cluster (n1, n2) with accounting"
+	@echo "make cluster-down  stop everything cluster-up started"
+	@echo "make bench         run the benchmarks in benchmarks/"
+	@echo "make clean         remove the venv, caches and run outputs (not data/ or the cluster state)"
+
+# Re-install only when the project's dependencies change; otherwise `setup` takes a fraction of a second.
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found (the project needs Python 3.11)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+cluster-up: setup
+	$(BIN)/python -m stylegan_v.launch.local_cluster up
+
+cluster-down:
+	@if [ -x $(BIN)/python ]; then $(BIN)/python -m stylegan_v.launch.local_cluster down; \
+	else python3 -m stylegan_v.launch.local_cluster down; fi
+
+cluster-status: setup
+	$(BIN)/python -m stylegan_v.launch.local_cluster status
+
+test: setup cluster-up
+	STYLEGAN_V_REQUIRE_SLURM=1 $(BIN)/pytest $(PYTEST_ARGS)
+
+test-all: PYTEST_ARGS :=
+test-all: test
+
+repro: setup
+	@echo "make repro: the DVC pipeline arrives with the pipeline issue; nothing to reproduce yet." && exit 1
+
+bench: setup
+	@set -e; shopt -s nullglob; for script in benchmarks/bench_*.py; do \
+		echo "== $$script"; $(BIN)/python $$script; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .benchmarks outputs multirun runs/_submitit *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

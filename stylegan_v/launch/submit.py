@@ -1,0 +1,116 @@
+"""Submit a Python callable to where ``cfg.cluster`` says: this process, local processes, or Slurm.
+
+Every entry point that queues work goes through :func:`submit`, so the three places behave alike: a job
+object with ``job_id``, ``state``, ``done()`` and ``result()`` (which raises if the job failed or was
+cancelled, never hangs on a dead job). Each submission gets a fresh log folder: Slurm job ids restart at
+1 on a new cluster, and a reused folder would hand back a stale result file.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import submitit
+
+from stylegan_v.launch.config import ClusterConfig, LocalClusterConfig, SlurmClusterConfig
+
+log = logging.getLogger(__name__)
+R = TypeVar("R")
+
+
+class InProcessJob(Generic[R]):
+    """A job that already ran in this process (``cluster.processes: 0``): the simplest place to debug.
+
+    submitit's own DebugExecutor would drop into pdb on an exception, which blocks non-interactive runs.
+    """
+
+    def __init__(self, fn: Callable[..., R], *args: Any, **kwargs: Any) -> None:
+        self.job_id = f"inprocess-{uuid.uuid4().hex[:8]}"
+        self._result: R | None = None
+        self._error: BaseException | None = None
+        try:
+            self._result = fn(*args, **kwargs)
+        except Exception as error:  # kept and re-raised by result(), like a remote job's failure
+            self._error = error
+
+    @property
+    def state(self) -> str:
+        return "FAILED" if self._error is not None else "COMPLETED"
+
+    def done(self, force_check: bool = False) -> bool:
+        return True
+
+    def result(self) -> R:
+        if self._error is not None:
+            raise self._error
+        return self._result  # type: ignore[return-value]
+
+
+def submission_folder(log_dir: str | Path, name: str) -> Path:
+    """A new folder per submission: ``<log_dir>/<name>/<UTC time>-<random>``."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    return Path(log_dir) / name / f"{stamp}-{uuid.uuid4().hex[:8]}"
+
+
+def slurm_partitions() -> list[str]:
+    """Partitions the Slurm controller knows (the default one is marked ``*`` by sinfo)."""
+    out = subprocess.run(["sinfo", "-h", "-o", "%P"], check=True, capture_output=True, text=True, timeout=30)
+    return [p.rstrip("*") for p in out.stdout.split()]
+
+
+def check_slurm_ready(cluster: SlurmClusterConfig) -> None:
+    """Fail before queueing when Slurm is absent or the partition does not exist."""
+    if shutil.which("sbatch") is None:
+        raise RuntimeError("cluster=slurm but `sbatch` is not on PATH; run on a Slurm login node "
+                           "(or `make cluster-up` for the local test cluster)")
+    if cluster.partition is not None:
+        partitions = slurm_partitions()
+        if cluster.partition not in partitions:
+            raise ValueError(f"cluster.partition={cluster.partition!r} is not a partition of this cluster; "
+                             f"valid: {', '.join(partitions)}")
+
+
+def make_executor(cluster: ClusterConfig, folder: Path) -> submitit.Executor:
+    if isinstance(cluster, SlurmClusterConfig):
+        check_slurm_ready(cluster)
+        executor = submitit.SlurmExecutor(folder=folder / "%j", max_num_timeout=cluster.max_num_timeout)
+        params: dict[str, Any] = dict(
+            job_name=cluster.job_name, nodes=cluster.nodes, ntasks_per_node=cluster.tasks_per_node,
+            cpus_per_task=cluster.cpus_per_task, time=cluster.timeout_min, signal_delay_s=cluster.signal_delay_s,
+            additional_parameters=dict(cluster.additional_parameters),
+        )
+        optional = dict(partition=cluster.partition, account=cluster.account, qos=cluster.qos,
+                        constraint=cluster.constraint, gpus_per_node=cluster.gpus_per_node or None,
+                        mem=f"{int(cluster.mem_gb * 1024)}M" if cluster.mem_gb else None)
+        params.update({k: v for k, v in optional.items() if v is not None})
+        executor.update_parameters(**params)
+        return executor
+    if isinstance(cluster, LocalClusterConfig):
+        executor = submitit.LocalExecutor(folder=folder / "%j")
+        executor.update_parameters(tasks_per_node=max(cluster.processes, 1), nodes=1,
+                                   timeout_min=cluster.timeout_min)
+        return executor
+    raise TypeError(f"unknown cluster config {type(cluster).__name__}")
+
+
+def submit(fn: Callable[..., R], *args: Any, cluster: ClusterConfig, name: str = "job",
+           **kwargs: Any) -> submitit.Job[R] | InProcessJob[R]:
+    """Run ``fn(*args, **kwargs)`` on ``cluster``; returns at once for Slurm and local processes.
+
+    ``fn`` must be importable by the worker (a module-level function or a picklable callable object);
+    with several ranks it runs once per rank and ``job.result()`` returns rank 0's value
+    (``job.results()`` all of them).
+    """
+    if isinstance(cluster, LocalClusterConfig) and cluster.processes == 0:
+        return InProcessJob(fn, *args, **kwargs)
+    folder = submission_folder(cluster.log_dir, name)
+    job = make_executor(cluster, folder).submit(fn, *args, **kwargs)
+    log.info("submitted %s as job %s (%s, logs in %s)", name, job.job_id, cluster.kind, folder)
+    return job
