@@ -219,7 +219,7 @@ def ensure_packages() -> None:
     log.info("installing %s (missing: %s)", " ".join(APT_PACKAGES), ", ".join(missing))
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *APT_PACKAGES],
+    subprocess.run(["apt-get", "install", "-y", "-qq", *APT_PACKAGES],
                    check=True, env=env)
 
 
