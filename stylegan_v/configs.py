@@ -20,6 +20,7 @@ ROOM_CONFIG_MODULES: tuple[str, ...] = (
     "stylegan_v.launch.config",
     "stylegan_v.models.config",
     "stylegan_v.data.config",
+    "stylegan_v.metrics.config",
 )
 
 
