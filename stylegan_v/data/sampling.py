@@ -112,11 +112,15 @@ class ClipDataset(Dataset):
         else:
             video_index, rng = int(item), self._rng
         indices, times = self.sample_indices(video_index, rng)
-        frames = torch.from_numpy(self.videos.read_frames(video_index, indices)).permute(0, 3, 1, 2)  # [k,H,W,C]->[k,C,H,W]
+        # [k,H,W,C] -> [k,C,H,W]; the copy is done by numpy: a torch copy this small pays for waking its
+        # intra-op thread pool (measured ~13 ms instead of ~20 us per clip on a busy 2-core machine); same for the
+        # float conversion.
+        array = np.ascontiguousarray(self.videos.read_frames(video_index, indices).transpose(0, 3, 1, 2))
         if self.dtype == "float":
-            frames = frames.to(torch.float32) / 127.5 - 1.0
+            array = array.astype(np.float32) * np.float32(1 / 127.5) - np.float32(1.0)
+        frames = torch.from_numpy(array)
         return {
-            "frames": frames.contiguous(),
+            "frames": frames,
             "times": torch.from_numpy(times),
             "video_index": video_index,
             "label": int(self.videos.labels[video_index]),
