@@ -20,7 +20,9 @@ ROOM_CONFIG_MODULES: tuple[str, ...] = (
     "stylegan_v.launch.config",
     "stylegan_v.models.config",
     "stylegan_v.data.config",
+    "stylegan_v.tracking.config",
     "stylegan_v.metrics.config",
+    "stylegan_v.training.config",
 )
 
 
@@ -36,12 +38,15 @@ class RootConfig:
     """Keys shared by every entry point; the groups (cluster, dataset, model, ...) bring their own schemas."""
 
     seed: int = 0  # global seed; per-rank seeds are derived from it
+    experiment_name: str = "default"  # names the run directory and the MLflow run (set by experiment/*.yaml)
     paths: PathsConfig = field(default_factory=PathsConfig)
     # Groups: each option brings its own schema (see the rooms' config.py); `Any` here, typed there.
     cluster: Any = MISSING
     dataset: Any = None
     model: Any = None
     metrics: Any = None
+    training: Any = None
+    tracking: Any = None
 
 
 def register_configs() -> ConfigStore:

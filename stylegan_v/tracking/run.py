@@ -1,0 +1,320 @@
+"""One MLflow run per training run directory, surviving requeues, resumes and tracking-server outages.
+
+Usage by the training loop (rank 0 gets a live tracker, other ranks a no-op one with the same API)::
+
+    tracker = RunTracker.open(run_dir, cfg.tracking, run_name=name, params=flatten(resolved_cfg),
+                              tags={"git_commit": sha, "dataset_hash": h}, is_main=rank == 0)
+    tracker.log_metrics({"loss/G": 1.2, "kimg": 4.0}, step=tracker.step_for(cur_nimg))
+    tracker.log_artifact(run_dir / "samples-000004.png", "samples")
+    tracker.close("REQUEUED")   # preempted: the next segment reopens the same run
+    tracker.close("FINISHED")   # done
+
+Guarantees:
+- **Same run on resume**: the run id is persisted in ``run_dir/mlflow_run.json``; reopening sets the run
+  RUNNING again and never creates a second run.
+- **No duplicate steps**: on open the tracker reads the last step of every metric key (from MLflow and from
+  ``metrics.jsonl``) and drops incoming points whose step is at or below it, so the steps a resumed job
+  re-trains after its last checkpoint are logged once.
+- **Training never waits on MLflow for long**: HTTP requests are bounded by ``tracking.request_timeout_s``
+  with ``tracking.request_max_retries`` retries; the first failure switches the tracker offline for the rest
+  of the segment (one warning), and every later call is a local file append. Pending records are replayed by
+  the next segment's ``open`` when the server is back, or by ``python -m stylegan_v.tracking.sync run_dir``.
+- **Params** are logged once. A changed value on resume is not an error (MLflow params are immutable and the
+  run directory is named by the config hash, so such a key is one the hash ignores): the first value is kept,
+  a warning is logged and the key is added to the tag ``stylegan_v.params_changed_on_resume``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import socket
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from stylegan_v.tracking.config import TrackingConfig
+from stylegan_v.tracking.records import (
+    CLOSE_STATUSES,
+    METRICS_FILE,
+    OFFLINE_FILE,
+    SYNC_LOCK_FILE,
+    SYNC_OFFSET_FILE,
+    TAG_HOSTS,
+    TAG_SLURM_JOB_IDS,
+    RunContext,
+    append_jsonl,
+    apply_record,
+    clean_key,
+    clean_tags,
+    flatten,
+    iter_jsonl,
+    last_steps_from_jsonl,
+    now_ms,
+)
+
+log = logging.getLogger(__name__)
+
+__all__ = ["NullTracker", "RunTracker", "flatten", "http_limits", "replay_offline"]
+
+
+@contextlib.contextmanager
+def http_limits(cfg: TrackingConfig) -> Iterator[None]:
+    """Bound MLflow's HTTP requests for the duration of a call (restored afterwards, so nothing else in the
+    process inherits them). MLflow reads these variables at request time."""
+    wanted = {"MLFLOW_HTTP_REQUEST_TIMEOUT": str(cfg.request_timeout_s),
+              "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(cfg.request_max_retries)}
+    saved = {key: os.environ.get(key) for key in wanted}
+    os.environ.update(wanted)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def probe(uri: str, timeout_s: float) -> str | None:
+    """None if the store looks reachable, else the reason. Only HTTP servers are probed (``GET /health``);
+    local stores (sqlite, file) report their failures on first use."""
+    if not uri.startswith(("http://", "https://")):
+        return None
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout_s) as response:
+            return None if response.status == 200 else f"GET /health answered {response.status}"
+    except (urllib.error.URLError, OSError, TimeoutError) as e:
+        return f"{type(e).__name__}: {e}"
+
+
+@contextlib.contextmanager
+def sync_lock(run_dir: Path) -> Iterator[None]:
+    """One replayer at a time per run directory (the reopening job and a manual sync could race)."""
+    with open(run_dir / SYNC_LOCK_FILE, "a") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def replay_offline(ctx: RunContext) -> int:
+    """Apply the not-yet-synced records of ``run_dir/mlflow_offline.jsonl``; returns how many were applied.
+
+    Progress is kept as a byte offset in ``mlflow_offline.synced`` (written atomically after every record), so
+    a second replay applies nothing; a record applied but not yet marked is harmless, since applying is
+    idempotent (see :mod:`stylegan_v.tracking.records`). Call under :func:`sync_lock`.
+    """
+    offset_path = ctx.run_dir / SYNC_OFFSET_FILE
+    offset = int(offset_path.read_text().split()[0]) if offset_path.exists() else 0
+    applied = 0
+    for end, record in iter_jsonl(ctx.run_dir / OFFLINE_FILE, offset):
+        apply_record(ctx, record, live=False)
+        _write_offset(offset_path, end)
+        applied += 1
+    return applied
+
+
+def _write_offset(path: Path, offset: int) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(f"{offset}\n")
+    os.replace(tmp, path)
+
+
+def pending_offline(run_dir: Path) -> bool:
+    offline = run_dir / OFFLINE_FILE
+    if not offline.exists():
+        return False
+    offset_path = run_dir / SYNC_OFFSET_FILE
+    offset = int(offset_path.read_text().split()[0]) if offset_path.exists() else 0
+    return offline.stat().st_size > offset
+
+
+class NullTracker:
+    """The tracker of non-zero ranks: same API, touches neither MLflow nor the disk."""
+
+    run_id: str | None = None
+    online = False
+
+    def __init__(self, cfg: TrackingConfig) -> None:
+        self.cfg = cfg
+
+    def step_for(self, nimg: int) -> int:
+        return self.cfg.step_for(nimg)
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
+        pass
+
+    def log_artifact(self, path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+        pass
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        pass
+
+    def append_tags(self, tags: Mapping[str, Any]) -> None:
+        pass
+
+    def close(self, status: str = "FINISHED") -> None:
+        if status not in CLOSE_STATUSES:
+            raise ValueError(f"close status must be one of {list(CLOSE_STATUSES)}, got {status!r}")
+
+    def __enter__(self) -> NullTracker:
+        return self
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        self.close("FINISHED" if exc_type is None else "FAILED")
+
+
+class RunTracker(NullTracker):
+    """Rank 0's tracker of one training run directory (see the module docstring for the guarantees)."""
+
+    def __init__(self, run_dir: Path, cfg: TrackingConfig) -> None:
+        super().__init__(cfg)
+        self.run_dir = run_dir
+        self.tracking_uri = cfg.resolved_uri()
+        self._ctx: RunContext | None = None  # set while online
+        self._warned = False
+        self._closed = False
+        self._last_step: dict[str, int] = {}
+
+    # ------------------------------------------------------------------------------------- opening
+
+    @classmethod
+    def open(cls, run_dir: str | os.PathLike[str], cfg: TrackingConfig, run_name: str,
+             params: Mapping[str, Any], tags: Mapping[str, Any] | None = None,
+             parent_run_id: str | None = None, is_main: bool = True) -> NullTracker:
+        """Open (or reopen) the MLflow run of ``run_dir``. ``params``: the resolved config, nested or already
+        flattened (it is flattened here); ``parent_run_id``: a sweep's parent run (the child gets the tag
+        ``mlflow.parentRunId``). Non-main ranks get a :class:`NullTracker`. The current Slurm job id and
+        node list (or host name) are appended to the list tags ``slurm.job_ids`` and ``hosts``."""
+        if not is_main:
+            return NullTracker(cfg)
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        tracker = cls(run_dir, cfg)
+        tracker._last_step = last_steps_from_jsonl(run_dir / METRICS_FILE)
+        if cfg.enabled:
+            opening = {"op": "open", "time": now_ms(), "run_name": run_name, "experiment": cfg.experiment,
+                       "params": flatten(params), "tags": clean_tags(tags or {}), "parent_run_id": parent_run_id,
+                       "tracking_uri": tracker.tracking_uri}
+            tracker._connect(opening)
+            segment = {TAG_SLURM_JOB_IDS: os.environ.get("SLURM_JOB_ID"),
+                       TAG_HOSTS: os.environ.get("SLURM_JOB_NODELIST") or socket.gethostname()}
+            tracker.append_tags({k: v for k, v in segment.items() if v})
+        return tracker
+
+    def _connect(self, opening: dict[str, Any]) -> None:
+        reason = probe(self.tracking_uri, self.cfg.request_timeout_s)
+        if reason is not None:
+            self._go_offline(reason, opening)
+            return
+        try:
+            with http_limits(self.cfg):
+                from mlflow import MlflowClient
+
+                ctx = RunContext(MlflowClient(tracking_uri=self.tracking_uri), self.run_dir, self.tracking_uri)
+                with sync_lock(self.run_dir):
+                    if pending_offline(self.run_dir):
+                        log.info("replaying %s into MLflow", self.run_dir / OFFLINE_FILE)
+                        replay_offline(ctx)
+                apply_record(ctx, opening, live=True)
+                for key, step in ctx.server_last_steps().items():
+                    self._last_step[key] = max(step, self._last_step.get(key, step))
+        except Exception as e:  # noqa: BLE001 - any tracking failure must leave training running
+            self._go_offline(f"{type(e).__name__}: {e}", opening)
+            return
+        self._ctx = ctx
+
+    @property
+    def run_id(self) -> str | None:  # type: ignore[override]
+        return None if self._ctx is None else self._ctx.run_id
+
+    @property
+    def online(self) -> bool:  # type: ignore[override]
+        return self._ctx is not None
+
+    # -------------------------------------------------------------------------------------- logging
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
+        """Log ``metrics`` at integer ``step`` (see ``tracking.step_unit``: kimg by default, use
+        :meth:`step_for`). Points whose step is at or below the last logged step of their key are dropped:
+        after a resume, the re-trained stretch since the last checkpoint is not logged twice."""
+        if isinstance(step, bool) or int(step) != step or step < 0:
+            raise ValueError(f"step must be a non-negative integer, got {step!r}")
+        step = int(step)
+        fresh = {clean_key(k): float(v) for k, v in metrics.items()
+                 if step > self._last_step.get(clean_key(k), -1)}
+        if len(fresh) < len(metrics):
+            log.debug("dropped %d metric points at step %d (already logged)", len(metrics) - len(fresh), step)
+        if not fresh:
+            return
+        record = {"op": "metrics", "time": now_ms(), "step": step, "metrics": fresh}
+        append_jsonl(self.run_dir / METRICS_FILE, {k: record[k] for k in ("time", "step", "metrics")})
+        for key in fresh:
+            self._last_step[key] = step
+        if self.cfg.enabled:
+            self._emit(record)
+
+    def log_artifact(self, path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+        """Upload a file or folder (e.g. a sample grid, an mp4) to the run; skipped if ``tracking.artifacts``
+        is false. Offline, the path is recorded and uploaded by the sync, if the file still exists then."""
+        if self.cfg.enabled and self.cfg.artifacts:
+            self._emit({"op": "artifact", "time": now_ms(), "path": str(Path(path).resolve()),
+                        "artifact_path": artifact_path})
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        if self.cfg.enabled and tags:
+            self._emit({"op": "tags", "time": now_ms(), "tags": clean_tags(tags)})
+
+    def append_tags(self, tags: Mapping[str, Any]) -> None:
+        """Add an item to comma-joined list tags (job ids, hosts): each item appears once however often a
+        segment is replayed."""
+        if self.cfg.enabled and tags:
+            self._emit({"op": "append_tags", "time": now_ms(), "tags": clean_tags(tags)})
+
+    def close(self, status: str = "FINISHED") -> None:
+        """End this job segment. ``FINISHED``/``FAILED``/``KILLED`` end the run; ``REQUEUED`` (preemption or
+        timeout with a requeue coming) leaves it resumable: status SCHEDULED, no end time, and the next
+        segment's open sets it RUNNING again. Offline, a last reconnect-and-replay is tried."""
+        super().close(status)
+        if self._closed or not self.cfg.enabled:
+            self._closed = True
+            return
+        self._closed = True
+        self._emit({"op": "close", "time": now_ms(), "status": status})
+        if self._ctx is None and self._warned and probe(self.tracking_uri, self.cfg.request_timeout_s) is None:
+            try:
+                from stylegan_v.tracking.sync import sync
+
+                sync(self.run_dir, self.tracking_uri, self.cfg)
+            except Exception as e:  # noqa: BLE001
+                log.warning("MLflow is reachable again but the replay failed (%s: %s); run "
+                            "`python -m stylegan_v.tracking.sync %s`", type(e).__name__, e, self.run_dir)
+
+    # ----------------------------------------------------------------------------------- internals
+
+    def _emit(self, record: dict[str, Any]) -> None:
+        if self._ctx is None:
+            append_jsonl(self.run_dir / OFFLINE_FILE, record)
+            return
+        try:
+            with http_limits(self.cfg):
+                apply_record(self._ctx, record, live=True)
+        except Exception as e:  # noqa: BLE001 - any tracking failure must leave training running
+            self._ctx = None
+            self._go_offline(f"{type(e).__name__}: {e}", record)
+
+    def _go_offline(self, reason: str, record: dict[str, Any]) -> None:
+        self._ctx = None
+        append_jsonl(self.run_dir / OFFLINE_FILE, record)
+        if not self._warned:
+            self._warned = True
+            log.warning("MLflow at %s is unreachable (%s); training goes on and tracking records are kept in "
+                        "%s; replay them with `python -m stylegan_v.tracking.sync %s` (the next segment of this "
+                        "run does it by itself)", self.tracking_uri, reason, self.run_dir / OFFLINE_FILE,
+                        self.run_dir)
