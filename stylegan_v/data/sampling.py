@@ -214,3 +214,17 @@ def select_clips(
             raise ValueError(f"unknown clip selection mode {mode!r}; valid: {EVAL_MODES}")
         clips.extend(ClipRef(int(v), off + steps) for off in offsets)
     return clips
+
+
+def clip_dataset_from_config(dataset_cfg: Any, data_dir: str, dtype: str = "uint8") -> ClipDataset:
+    """The training ClipDataset of a prepared dataset, from ``cfg.dataset`` (DictConfig or DatasetConfig)."""
+    s = dataset_cfg.sampling
+    return ClipDataset(
+        VideoDataset(f"{data_dir}/{dataset_cfg.name}"),
+        num_frames=int(s.num_frames),
+        mode=str(s.mode),
+        max_dist=int(s.max_dist),
+        spans=[int(x) for x in s.spans] if s.spans is not None else None,
+        stride=int(s.stride),
+        dtype=dtype,
+    )

@@ -218,3 +218,28 @@ class _Frames(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> torch.Tensor:
         return torch.from_numpy(self.ds.read_frames(i, [0]))
+
+
+def test_entry_points_run_on_composed_config(tmp_path: Path) -> None:
+    """`python -m stylegan_v.prepare` and `python -m stylegan_v.data.stats` bodies, on the composed root config."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import ConfigCompositionException
+
+    from stylegan_v import prepare
+    from stylegan_v.data import stats
+    from stylegan_v.data.sampling import clip_dataset_from_config
+
+    overrides = [f"paths.data_dir={tmp_path}", "dataset.num_videos=5", "dataset.video_length=8",
+                 "dataset.num_workers=0", "dataset.sampling.num_frames=4"]
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        try:
+            cfg = compose("config", overrides=["dataset=moving_mnist", *overrides])
+        except ConfigCompositionException:
+            cfg = compose("config", overrides=["+dataset=moving_mnist", *overrides])
+    summary = prepare.run(cfg)
+    assert summary["status"] == "built" and summary["num_frames"] == 40
+    result = stats.run(cfg)
+    assert result["num_videos"] == 5 and result["mean_length_s"] == pytest.approx(8 / 25)
+    assert json.loads((tmp_path / "stats" / "moving_mnist.json").read_text())["num_frames"] == 40
+    item = clip_dataset_from_config(cfg.dataset, cfg.paths.data_dir)[(2, 0)]
+    assert item["frames"].shape == (4, 3, 64, 64) and item["frames"].dtype == torch.uint8
