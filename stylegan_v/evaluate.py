@@ -1,0 +1,125 @@
+"""Evaluate a generator checkpoint or a second video set against the real data on a list of named metrics.
+
+    python -m stylegan_v.evaluate +metrics=cpu metrics.real=data/sample_videos metrics.fake=data/other
+    python -m stylegan_v.evaluate +metrics=paper metrics.checkpoint=runs/x/snapshot.pt metrics.generator_loader=pkg.mod:fn
+
+Writes ``metrics.json`` (this evaluation) and appends one line per metric to ``metric-<name>.jsonl`` in the
+output directory (next to the checkpoint by default), and logs the values to the checkpoint's MLflow run when
+its run directory holds ``mlflow_run.json``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from stylegan_v.configs import register_configs, validate
+from stylegan_v.metrics.config import MetricsConfig
+from stylegan_v.metrics.fvd import FakeGenerator
+from stylegan_v.metrics.registry import Detectors, run_metric
+from stylegan_v.metrics.video_source import VideoSource, open_video_source
+
+log = logging.getLogger(__name__)
+
+register_configs()
+
+
+def load_generator(loader: str, checkpoint: str, device: str) -> FakeGenerator:
+    """``"package.module:function"`` called as ``function(checkpoint, device)`` -> a FakeGenerator."""
+    module_name, sep, attr = loader.partition(":")
+    if not sep:
+        raise ValueError(f"metrics.generator_loader must look like 'package.module:function', got {loader!r}")
+    return getattr(importlib.import_module(module_name), attr)(checkpoint, device)
+
+
+def resolve_inputs(cfg: DictConfig, mcfg: MetricsConfig) -> tuple[VideoSource, VideoSource | FakeGenerator, Path]:
+    """(real set, fake set or generator, output directory)."""
+    real_path = mcfg.real
+    if real_path is None:
+        dataset = cfg.get("dataset")
+        if dataset is None or not dataset.get("name"):
+            raise ValueError("set metrics.real (a prepared dataset folder) or choose a dataset (dataset=<name>)")
+        real_path = str(Path(cfg.paths.data_dir) / dataset.name)
+    real = open_video_source(real_path)
+    if mcfg.checkpoint is not None:
+        fake: VideoSource | FakeGenerator = load_generator(mcfg.generator_loader, mcfg.checkpoint, mcfg.device)
+        default_out = Path(mcfg.checkpoint).parent
+    elif mcfg.fake is not None:
+        fake = open_video_source(mcfg.fake)
+        default_out = Path(mcfg.fake).parent / f"eval-{Path(mcfg.fake).name}"
+    else:
+        raise ValueError("set metrics.fake (a video set) or metrics.checkpoint + metrics.generator_loader")
+    return real, fake, Path(mcfg.output_dir) if mcfg.output_dir else default_out
+
+
+def write_results(out_dir: Path, results: dict[str, dict], context: dict[str, Any]) -> Path:
+    """metrics.json written atomically; one appended line per metric in metric-<name>.jsonl (never truncated)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "metrics.json"
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps({**context, "results": results}, indent=2))
+    tmp.replace(path)
+    for name, record in results.items():
+        with open(out_dir / f"metric-{name}.jsonl", "a") as f:
+            f.write(json.dumps({**context, "results": {name: record}}) + "\n")
+    return path
+
+
+def log_to_mlflow(checkpoint: str | None, results: dict[str, dict]) -> bool:
+    """Log values to the MLflow run recorded in the checkpoint's run directory, if there is one."""
+    if checkpoint is None:
+        return False
+    from stylegan_v.tracking.records import read_run_file
+
+    for run_dir in (Path(checkpoint).parent, Path(checkpoint).parent.parent):
+        record = read_run_file(run_dir)
+        if record is not None:
+            import mlflow
+
+            client = mlflow.tracking.MlflowClient(tracking_uri=record["tracking_uri"])
+            for name, res in results.items():
+                if res.get("status") == "ok":
+                    client.log_metric(record["run_id"], f"metrics/{name}", float(res["value"]))
+            return True
+    return False
+
+
+def run(cfg: DictConfig) -> dict:
+    """Compute every metric in ``cfg.metrics.names``; returns {name: record}."""
+    if cfg.get("metrics") is None:
+        raise ValueError("no metrics group selected: add metrics=cpu (reduced) or metrics=paper")
+    mcfg = validate(cfg.metrics) if not isinstance(cfg.metrics, MetricsConfig) else cfg.metrics
+    real, fake, out_dir = resolve_inputs(cfg, mcfg)
+    detectors = Detectors(mcfg, Path(cfg.paths.cache_dir))
+    results = {}
+    for name in mcfg.names:
+        t0 = time.time()
+        results[name] = {**run_metric(name, real, fake, mcfg, detectors, int(cfg.seed)), "seconds": round(time.time() - t0, 2)}
+        log.info("%s: %s", name, results[name].get("value"))
+    context = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "real": str(mcfg.real or ""), "real_hash": real.content_hash,
+        "fake": mcfg.fake, "checkpoint": mcfg.checkpoint, "seed": int(cfg.seed),
+    }
+    path = write_results(out_dir, results, context)
+    logged = log_to_mlflow(mcfg.checkpoint, results)
+    log.info("wrote %s%s", path, " and logged to MLflow" if logged else "")
+    return results
+
+
+@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    results = run(cfg)
+    print(json.dumps({k: {kk: v[kk] for kk in ("status", "value") if kk in v} for k, v in results.items()}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""Typed ``metrics`` configs: which metrics, which protocol switches (Table 4), what to compare.
+
+Every switch that changes a number is a field here and is written next to each result, so a reported FVD
+always says how it was computed. Ranges are checked in ``__post_init__`` (run by
+:func:`stylegan_v.configs.validate`), naming the key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+
+from stylegan_v.metrics.clips import SELECTIONS
+from stylegan_v.metrics.resize import RESIZE_MODES
+
+
+def _require(ok: bool, key: str, message: str, value: Any) -> None:
+    if not ok:
+        raise ValueError(f"metrics.{key} {message}, got {value!r}")
+
+
+@dataclass
+class MetricsConfig:
+    """What ``python -m stylegan_v.evaluate`` computes, and against what."""
+
+    names: list[str] = field(default_factory=lambda: ["fvd2048_16f"])  # registry names (stylegan_v.metrics.registry)
+    reduced: bool = False  # True when num_videos / max_real_frames cut the paper protocol (recorded with results)
+    num_videos: Optional[int] = None  # override every metric's N (CPU runs); None = the N in the metric's name
+    repeats: int = 1  # FVD repeats with seeds seed + r -> mean ± std
+    # Table 4 switches (defaults = the paper's protocol, appendix C):
+    real_selection: str = "random_offset"  # random_offset | all | first | still
+    fake_selection: str = "first"  # for fakes read from a video set: first = from t = 0
+    fake_jpeg_quality: Optional[int] = 95  # Pillow JPEG round trip of generated frames; 75 = Table 4 row; null = none
+    pre_resize: Optional[int] = None  # 128 = Table 4 "resized to 128²" (PyTorch bilinear); null = off
+    resize_mode: str = "tf1"  # resize to the detector input: tf1 (reference FVD) | torch
+    max_real_frames: Optional[int] = None  # FID real side: null = all real frames (paper)
+    is_splits: int = 10  # Inception Score splits
+    batch_size: int = 2  # clips per detector forward
+    device: str = "cpu"
+    progress: bool = True  # tqdm bars during feature extraction
+    # Detector weights that no reachable registry has (path, else env var, else <cache_dir>/weights/<file>):
+    inception_weights: Optional[str] = None  # pt_inception-2015-12-05-6726825d.pth
+    c3d_weights: Optional[str] = None  # c3d_ucf101.pth
+    # What to compare:
+    real: Optional[str] = None  # real video set; null = ${paths.data_dir}/${dataset.name}
+    fake: Optional[str] = None  # fake video set (prepared dataset folder or a folder of videos)
+    checkpoint: Optional[str] = None  # generator checkpoint, used with generator_loader instead of `fake`
+    generator_loader: Optional[str] = None  # "module:function"; (checkpoint, device) -> (num_videos, num_frames, seed) -> videos
+    output_dir: Optional[str] = None  # metrics.json + metric-<name>.jsonl; null = next to the checkpoint / fake set
+
+    def __post_init__(self) -> None:
+        _require(len(self.names) > 0, "names", "must list at least one metric", self.names)
+        _require(self.num_videos is None or self.num_videos >= 2, "num_videos", "must be >= 2 or null", self.num_videos)
+        _require(self.repeats >= 1, "repeats", "must be >= 1", self.repeats)
+        _require(self.real_selection in SELECTIONS, "real_selection", f"must be one of {', '.join(SELECTIONS)}", self.real_selection)
+        _require(self.fake_selection in SELECTIONS, "fake_selection", f"must be one of {', '.join(SELECTIONS)}", self.fake_selection)
+        _require(self.fake_jpeg_quality is None or 1 <= self.fake_jpeg_quality <= 100, "fake_jpeg_quality", "must be in [1, 100] or null", self.fake_jpeg_quality)
+        _require(self.pre_resize is None or self.pre_resize >= 8, "pre_resize", "must be >= 8 or null", self.pre_resize)
+        _require(self.resize_mode in RESIZE_MODES, "resize_mode", f"must be one of {', '.join(RESIZE_MODES)}", self.resize_mode)
+        _require(self.max_real_frames is None or self.max_real_frames >= 2, "max_real_frames", "must be >= 2 or null", self.max_real_frames)
+        _require(self.is_splits >= 1, "is_splits", "must be >= 1", self.is_splits)
+        _require(self.batch_size >= 1, "batch_size", "must be >= 1", self.batch_size)
+        _require(self.fake is None or self.checkpoint is None, "fake", "and metrics.checkpoint are exclusive", (self.fake, self.checkpoint))
+        _require(self.checkpoint is None or bool(self.generator_loader), "generator_loader", "is required with metrics.checkpoint", self.generator_loader)
+        from stylegan_v.metrics.registry import METRICS  # late: the registry imports torch-heavy modules
+
+        unknown = [n for n in self.names if n not in METRICS]
+        _require(not unknown, "names", f"has unknown metrics {unknown}; valid: {', '.join(METRICS)}", self.names)
+
+
+def register(cs: ConfigStore) -> None:
+    cs.store(group="metrics", name="base_metrics", node=MetricsConfig)

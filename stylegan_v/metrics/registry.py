@@ -1,0 +1,114 @@
+"""Named metrics: the name states the protocol (StyleGAN-V's names), the spec holds its numbers."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from stylegan_v.metrics.fid import compute_fid
+from stylegan_v.metrics.fvd import FakeGenerator, FVDProtocol, I3DFeatureExtractor, compute_fvd
+from stylegan_v.metrics.cache import WeightsUnavailable
+from stylegan_v.metrics.isv import compute_isv
+from stylegan_v.metrics.video_source import VideoSource
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    kind: str  # fvd | fid | isv
+    num_videos: int  # N (fake videos; real videos up to N for FVD)
+    num_frames: int  # frames per video/clip
+    subsample: int = 1  # every s-th frame
+    description: str = ""
+
+
+METRICS: dict[str, MetricSpec] = {
+    spec.name: spec
+    for spec in (
+        MetricSpec("fvd2048_16f", "fvd", 2048, 16, 1, "FVD_16, appendix C protocol"),
+        MetricSpec("fvd2048_128f", "fvd", 2048, 128, 1, "FVD_128: long clips expose motion quality"),
+        MetricSpec("fvd2048_128f_subsample8f", "fvd", 2048, 128, 8, "FVD_128 on every 8th frame (16 frames over 128)"),
+        MetricSpec("fvd256_16f", "fvd", 256, 16, 1, "reduced FVD_16 for CPU runs (not comparable to the paper)"),
+        MetricSpec("fid2048_16f", "fid", 2048, 16, 1, "FID: all frames of 2048 x 16-frame fakes vs all real frames"),
+        MetricSpec("isv2048_ucf", "isv", 2048, 16, 1, "video Inception Score with C3D (UCF-101), 10 splits"),
+    )
+}
+
+
+def get_metric(name: str) -> MetricSpec:
+    if name not in METRICS:
+        raise KeyError(f"unknown metric {name!r}; valid: {', '.join(METRICS)}")
+    return METRICS[name]
+
+
+def protocol_for(spec: MetricSpec, cfg: Any, seed: int) -> FVDProtocol:
+    """The spec's numbers with the config's Table 4 switches and N override (``cfg`` is a MetricsConfig)."""
+    return FVDProtocol(
+        num_videos=cfg.num_videos or spec.num_videos,
+        num_frames=spec.num_frames,
+        subsample=spec.subsample,
+        real_selection=cfg.real_selection,
+        fake_selection=cfg.fake_selection,
+        fake_jpeg_quality=cfg.fake_jpeg_quality,
+        pre_resize=cfg.pre_resize,
+        resize_mode=cfg.resize_mode,
+        seed=seed,
+    )
+
+
+@dataclass
+class Detectors:
+    """Loads each detector once per evaluation, on first use."""
+
+    cfg: Any  # MetricsConfig
+    cache_dir: Path
+    _loaded: dict[str, torch.nn.Module] = field(default_factory=dict)
+
+    def get(self, kind: str) -> torch.nn.Module:
+        if kind not in self._loaded:
+            if kind == "fvd":
+                from stylegan_v.metrics.i3d import load_i3d
+
+                self._loaded[kind] = load_i3d(self.cfg.device, cache_dir=self.cache_dir)
+            elif kind == "fid":
+                from stylegan_v.metrics.inception import load_fid_inception
+
+                self._loaded[kind] = load_fid_inception(self.cfg.inception_weights, self.cache_dir, self.cfg.device, self.cfg.resize_mode)
+            elif kind == "isv":
+                from stylegan_v.metrics.c3d import load_c3d
+
+                self._loaded[kind] = load_c3d(self.cfg.c3d_weights, self.cache_dir, self.cfg.device)
+            else:
+                raise ValueError(f"unknown detector kind {kind!r}; valid: fvd, fid, isv")
+        return self._loaded[kind]
+
+
+def run_metric(name: str, real: VideoSource, fake: VideoSource | FakeGenerator, cfg: Any, detectors: Detectors, seed: int) -> dict:
+    """One metric as a JSON-ready record; missing detector weights give status "unavailable", never a number."""
+    spec = get_metric(name)
+    protocol = protocol_for(spec, cfg, seed)
+    record: dict[str, Any] = {"metric": name, "kind": spec.kind, "reduced": bool(cfg.reduced or cfg.num_videos), "protocol": asdict(protocol)}
+    try:
+        model = detectors.get(spec.kind)
+    except WeightsUnavailable as err:
+        log.error("%s unavailable: %s", name, err)
+        return {**record, "status": "unavailable", "value": None, "message": str(err)}
+    if spec.kind == "fvd":
+        extractor = I3DFeatureExtractor(model, cfg.resize_mode, cfg.pre_resize, cfg.batch_size, cfg.device, progress=cfg.progress)
+        res = compute_fvd(real, fake, protocol, extractor, repeats=cfg.repeats, cache_dir=detectors.cache_dir)
+        return {**record, "status": "ok", "value": res.mean, "std": res.std, "values": res.values, "num_real": res.num_real, "num_fake": res.num_fake}
+    elif spec.kind == "fid":
+        value, n_real, n_fake = compute_fid(real, fake, protocol, model, cfg.max_real_frames, batch_size=8 * cfg.batch_size,
+                                            cache_dir=detectors.cache_dir, progress=cfg.progress)
+        return {**record, "status": "ok", "value": value, "num_real": n_real, "num_fake": n_fake, "max_real_frames": cfg.max_real_frames}
+    elif spec.kind == "isv":
+        mean, std, n = compute_isv(fake, protocol, model, splits=cfg.is_splits, batch_size=cfg.batch_size, progress=cfg.progress)
+        return {**record, "status": "ok", "value": mean, "std": std, "num_fake": n, "splits": cfg.is_splits}
+    else:
+        raise ValueError(f"unknown metric kind {spec.kind!r}; valid: fvd, fid, isv")
