@@ -104,11 +104,12 @@ def modulated_conv2d(
     up: bool,
     f: torch.Tensor | None,  # FIR filter for up=True
     fused: bool,
-) -> torch.Tensor:
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """StyleGAN2 modulated (and demodulated) convolution; 'fused' runs one grouped conv per batch.
 
     The non-fused path scales activations instead of weights: same result, no per-sample weights, and it is
-    the faster choice on CPU (DESIGN.md §5).
+    the faster choice on CPU (DESIGN.md §5). It returns the demodulation coefficients [N, Cout] unapplied, so
+    the caller folds them into its bias + activation pass; the fused path returns None there.
     """
     N, Cin, H, W = x.shape
     Cout, _, kh, kw = weight.shape
@@ -119,8 +120,8 @@ def modulated_conv2d(
         styles = styles / styles.norm(float("inf"), dim=1, keepdim=True)
     dcoefs = None
     if demodulate:
-        w = weight[None] * styles[:, None, :, None, None]  # [N, Cout, Cin, kh, kw]
-        dcoefs = (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()  # [N, Cout]
+        # sum_{i,k} (W_oik s_i)^2 = sum_i s_i^2 sum_k W_oik^2: one [N, Cin] x [Cin, Cout] product
+        dcoefs = (styles.square() @ weight.square().sum(dim=[2, 3]).T + 1e-8).rsqrt()  # [N, Cout]
     if not fused:
         x = x * styles.to(x.dtype)[:, :, None, None]
         w = weight.to(x.dtype)
@@ -129,9 +130,7 @@ def modulated_conv2d(
             x = _depthwise_fir(x, f, (1, 1, 1, 1), gain=4.0)  # -> [N, Cout, 2H, 2W]
         else:
             x = F.conv2d(x, w, padding=padding)
-        if dcoefs is not None:
-            x = x * dcoefs.to(x.dtype)[:, :, None, None]
-        return x
+        return x, dcoefs
     w = weight[None] * styles[:, None, :, None, None]  # [N, Cout, Cin, kh, kw]
     if dcoefs is not None:
         w = w * dcoefs[:, :, None, None, None]
@@ -143,7 +142,7 @@ def modulated_conv2d(
         x = _depthwise_fir(x, f, (1, 1, 1, 1), gain=4.0)
     else:
         x = F.conv2d(x, w.reshape(N * Cout, Cin, kh, kw), padding=padding, groups=N)
-    return x.reshape(N, Cout, *x.shape[2:])
+    return x.reshape(N, Cout, *x.shape[2:]), None
 
 
 class ModulatedConv(nn.Module):
@@ -177,11 +176,20 @@ class ModulatedConv(nn.Module):
         if not self.demodulate:
             # ToRGB: StyleGAN2 folds the weight gain into the styles
             styles, weight = styles * self.weight_gain, self.weight
-        x = modulated_conv2d(x, weight, styles, self.demodulate, self.up, self.fir, fused)
-        x = x + self.bias.to(x.dtype)[None, :, None, None]
+        x, dcoefs = modulated_conv2d(x, weight, styles, self.demodulate, self.up, self.fir, fused)
+        act_gain = LRELU_GAIN * gain if self.activation else 1.0
+        # one pass for demodulation, bias and the activation gain: x * (d * g) + b * g (lrelu commutes with g > 0)
+        b = (self.bias * act_gain).to(x.dtype)[None, :, None, None]
+        if dcoefs is not None:
+            x = torch.addcmul(b, x, (dcoefs * act_gain).to(x.dtype)[:, :, None, None])
+        else:
+            x = torch.add(b, x, alpha=act_gain)  # b + g x
         if self.activation:
-            return lrelu_clamp(x, gain=gain, clamp=self.conv_clamp)
-        return x.clamp(-self.conv_clamp, self.conv_clamp) if self.conv_clamp is not None else x
+            x = F.leaky_relu(x, 0.2, inplace=True)  # in place: addcmul's backward does not need its output
+        if self.conv_clamp is None:
+            return x
+        clamp = self.conv_clamp * gain if self.activation else self.conv_clamp
+        return x.clamp(-clamp, clamp)
 
 
 class EqualConv2d(nn.Module):

@@ -52,18 +52,18 @@ def test_built_default_model_pins_appendix_numbers() -> None:
 
 def test_compose_every_model_option(compose) -> None:
     for name in MODELS:
-        cfg = compose(f"+model={name}")
+        cfg = compose(f"model={name}")
         assert cfg.model.name == name
         assert type(to_model_config(cfg.model)).__name__ in ("StyleGANVConfig", "G3ANConfig")
-    assert to_model_config(compose("+model=mocogan_sg2").model).motion.kind == MotionKind.lstm
+    assert to_model_config(compose("model=mocogan_sg2").model).motion.kind == MotionKind.lstm
 
 
 def test_unknown_option_fails_at_compose_naming_valid_ones(compose) -> None:
     with pytest.raises(ConfigCompositionException) as err:
-        compose("+model=stylegan_v", "model.motion.period_scheme=cosine")
+        compose("model=stylegan_v", "model.motion.period_scheme=cosine")
     assert "linear, geometric, exponential, random" in str(err.value.__cause__)
     with pytest.raises(ConfigCompositionException, match="g3an"):
-        compose("+model=nope")
+        compose("model=nope")
 
 
 def test_range_errors_name_the_key(tiny) -> None:
