@@ -63,6 +63,9 @@ class DatasetConfig:
     skip_frames: int = 0  # frames dropped at the start of every source video (RainbowJelly: 150)
     chunk_length: Optional[int] = None  # slice each video into chunks of this many frames; None = whole video
     drop_partial: bool = True  # drop the trailing chunk shorter than chunk_length
+    # Chunked recipes: split one source file into parallel tasks of this many chunks (seeking to a keyframe;
+    # needs a constant native frame rate and no fps resampling); None = one task per file.
+    segment_chunks: Optional[int] = None
     min_frames: int = 1  # videos (or chunks) with fewer frames are rejected
     max_videos: Optional[int] = None  # cap on source videos, in sorted order (quick subsets); None = all
     label_from: Optional[str] = None  # "parent_dir" (UCF-101 class folders) or "top_dir"; None = no labels
@@ -95,6 +98,10 @@ class DatasetConfig:
             raise ValueError(f"dataset.skip_frames must be >= 0, got {self.skip_frames}")
         if self.chunk_length is not None and self.chunk_length < 1:
             raise ValueError(f"dataset.chunk_length must be >= 1 or null, got {self.chunk_length}")
+        if self.segment_chunks is not None and (self.segment_chunks < 1 or self.chunk_length is None):
+            raise ValueError(
+                f"dataset.segment_chunks must be >= 1 and needs dataset.chunk_length, got {self.segment_chunks}"
+            )
         if self.min_frames < 1:
             raise ValueError(f"dataset.min_frames must be >= 1, got {self.min_frames}")
         if self.max_videos is not None and self.max_videos < 1:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Iterator, Optional
 
 import av
 import numpy as np
@@ -17,6 +17,7 @@ from PIL import Image
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 FRAME_FOLDER_FPS = 25.0  # frame folders carry no rate; SkyTimelapse (the one such dataset) is 25 fps
 TRUNCATION_TOLERANCE = 0.02  # decoded may fall this fraction short of the declared count (inexact headers)
+SEEK_MARGIN_S = 1.0  # seek this far before a segment's first frame; the demuxer lands on an earlier keyframe
 
 Box = tuple[int, int, int]  # (left, top, side) of a square crop, in source pixels
 
@@ -62,6 +63,86 @@ def _decode_file(path: Path) -> Iterator[tuple[float, Image.Image]]:
             raise BadVideo("no frames decoded")
         if declared > 0 and count < declared * (1.0 - TRUNCATION_TOLERANCE) - 1:
             raise BadVideo(f"truncated: decoded {count} of {declared} declared frames")
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    if path.stat().st_size == 0:
+        raise BadVideo("zero-length file")
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        raise BadVideo(f"unreadable: {exc}") from exc
+    if not container.streams.video:
+        container.close()
+        raise BadVideo("unreadable: no video stream")
+    return container
+
+
+def probe_num_frames(path: Path) -> Optional[int]:
+    """Frame count from the container header (or duration x rate); None when unknown or unreadable."""
+    try:
+        with _open(path) as container:
+            stream = container.streams.video[0]
+            if stream.frames:
+                return int(stream.frames)
+            if stream.duration and stream.average_rate:
+                return int(float(stream.duration * stream.time_base) * float(stream.average_rate))
+    except BadVideo:
+        return None
+    return None
+
+
+class _Overshoot(Exception):
+    """The seek landed after the segment's first frame (a demuxer quirk); decode from the start instead."""
+
+
+def _scan(path: Path, start: int, end: Optional[int], seek: bool) -> Iterator[tuple[int, Image.Image]]:
+    with _open(path) as container:
+        stream = container.streams.video[0]
+        rate = float(stream.average_rate or 0)
+        if rate <= 0:
+            raise BadVideo("unreadable: unknown frame rate")
+        try:
+            first = next(iter(container.decode(stream)), None)
+            if first is None or first.time is None:
+                raise BadVideo("no frames decoded")
+            t0 = first.time
+            target = t0 + start / rate - SEEK_MARGIN_S
+            if seek and target > t0:
+                container.seek(int(target / stream.time_base), backward=True, any_frame=False, stream=stream)
+            else:
+                container.seek(0, stream=stream)
+            expected = None
+            for frame in container.decode(stream):
+                index = round((frame.time - t0) * rate)
+                if index < start:
+                    continue
+                if end is not None and index >= end:
+                    return
+                if expected is None and index > start:
+                    raise _Overshoot()
+                if expected is not None and index != expected:
+                    raise BadVideo(
+                        f"variable frame rate: frame index jumps from {expected - 1} to {index}; "
+                        "segment-parallel decoding needs a constant rate (set dataset.segment_chunks=null)"
+                    )
+                yield index, frame.to_image()
+                expected = index + 1
+        except av.error.FFmpegError as exc:
+            raise BadVideo(f"corrupt or truncated: decoding failed near frame {start}: {exc}") from exc
+
+
+def decode_range(path: Path, start: int, end: Optional[int]) -> Iterator[tuple[int, Image.Image]]:
+    """Yield (frame index, RGB image) for native frames ``start <= index < end`` (None = to the end).
+
+    Seeks to a keyframe before ``start`` instead of decoding from the beginning, so one long film (the
+    RainbowJelly source is 8 hours of 4K) splits into segments that decode in parallel. Indices come from
+    timestamps, which equals sequential counting for constant-frame-rate video; a jump raises BadVideo.
+    """
+    try:
+        yield from _scan(path, start, end, seek=start > 0)
+    except _Overshoot:
+        yield from _scan(path, start, end, seek=False)
 
 
 def native_fps(path: Path) -> float:
@@ -139,5 +220,3 @@ def crop_resize(image: Image.Image, box: Box, resolution: int) -> np.ndarray:
     assert frame.shape == (resolution, resolution, 3), frame.shape
     return frame
 
-
-BoxFinder = Callable[[Path], Box]

@@ -7,8 +7,9 @@ they run in parallel, and each leaves a done marker so an interrupted build resu
 from __future__ import annotations
 
 import fnmatch
+import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -27,6 +28,9 @@ class Task:
     label: Optional[str] = None
     speaker: Optional[str] = None
     indices: tuple[int, ...] = ()  # moving_mnist: video indices of this task
+    name: str = ""  # video: output base name (chunks are <name>_c<j>)
+    first_chunk: Optional[int] = None  # video segment: chunks [first_chunk, end_chunk) of the file; None = all
+    end_chunk: Optional[int] = None  # None = to the end of the file
 
 
 Settings = dict[str, Any]  # the resolved dataset config as a plain dict (picklable for workers)
@@ -76,16 +80,38 @@ def _video_tasks(root: Path, settings: Settings) -> list[Task]:
     stems = [_safe_name(r.with_suffix("").as_posix() if r.suffix else r.as_posix()) for r in rels]
     if len(set(stems)) != len(stems):  # a.mp4 next to a.avi: keep the extension in the name
         stems = [_safe_name(r.as_posix()) for r in rels]
-    return [
-        Task(
+    tasks = []
+    for path, rel, stem in zip(paths, rels, stems):
+        task = Task(
             key=stem,
             kind="video",
             source=str(path.resolve()),
             rel=rel.as_posix(),
             label=_path_part(rel, settings["label_from"]),
             speaker=_path_part(rel, settings["speaker_from"]),
+            name=stem,
         )
-        for path, rel, stem in zip(paths, rels, stems)
+        tasks.extend(_segments(task, path, settings))
+    return tasks
+
+
+def _segments(task: Task, path: Path, settings: Settings) -> list[Task]:
+    """Split one chunked file into tasks of ``segment_chunks`` chunks (the last one open-ended)."""
+    per_task, chunk = settings["segment_chunks"], settings["chunk_length"]
+    if per_task is None or chunk is None or path.is_dir():
+        return [task]
+    total = decode.probe_num_frames(path)
+    try:
+        fps_native = decode.native_fps(path)
+    except decode.BadVideo:
+        return [task]  # the worker will report why
+    if total is None or (settings["fps"] is not None and not math.isclose(settings["fps"], fps_native, rel_tol=1e-3)):
+        return [task]  # resampling or an unknown length: decode the file in one piece
+    num_chunks = max(1, (total - settings["skip_frames"]) // chunk)
+    starts = list(range(0, num_chunks, per_task))
+    return [
+        replace(task, key=f"{task.name}_s{c0:05d}", first_chunk=c0, end_chunk=None if c0 == starts[-1] else c0 + per_task)
+        for c0 in starts
     ]
 
 
@@ -131,13 +157,22 @@ def plan(settings: Settings) -> list[Task]:
     return RECIPES[recipe](settings)
 
 
-def _clear_outputs(root: Path, key: str) -> None:
+def _clear_outputs(root: Path, name: str, first_chunk: Optional[int] = None, end_chunk: Optional[int] = None) -> None:
     """Remove folders a killed earlier attempt of this task may have left (they are rewritten from scratch)."""
-    for folder in [root / key, *root.glob(f"{key}_c*")]:
+    pattern = re.compile(re.escape(name) + r"_c\d{5}")  # only this video's chunks, not "<name>_cat"
+    folders = [root / name, *(f for f in root.glob(f"{name}_c*") if pattern.fullmatch(f.name))]
+    if first_chunk is not None:  # a segment owns only its own chunks
+        folders = [f for f in folders[1:] if _chunk_index(f.name) >= first_chunk
+                   and (end_chunk is None or _chunk_index(f.name) < end_chunk)]
+    for folder in folders:
         if folder.is_dir():
             for path in folder.iterdir():
                 path.unlink()
             folder.rmdir()
+
+
+def _chunk_index(folder_name: str) -> int:
+    return int(folder_name.rsplit("_c", 1)[1])
 
 
 def _entry(writer: VideoWriter, task: Task, fps: float) -> dict[str, Any]:
@@ -167,25 +202,35 @@ def _run_video(task: Task, settings: Settings, root: Path) -> dict[str, Any]:
             box = None  # from the first frame's size
         else:
             raise ValueError(f"unknown dataset.crop {settings['crop']!r}; valid: center, face")
-        for i, image in enumerate(decode.decode(path, settings["fps"])):
+        if task.first_chunk is None:
+            frames = enumerate(decode.decode(path, settings["fps"]))
+        else:  # one segment of a long file: frames of chunks [first_chunk, end_chunk)
+            end = None if task.end_chunk is None else skip + task.end_chunk * chunk
+            frames = decode.decode_range(path, skip + task.first_chunk * chunk, end)
+        for i, image in frames:
             if i < skip:
                 continue
             box = box or decode.center_box(*image.size)
             j = i - skip
             if not writers or (chunk is not None and j % chunk == 0):
-                name = task.key if chunk is None else f"{task.key}_c{j // chunk:05d}"
+                name = task.name if chunk is None else f"{task.name}_c{j // chunk:05d}"
                 writers.append(VideoWriter(root, name, fmt, quality))
             writers[-1].add(decode.crop_resize(image, box, res))
     except decode.BadVideo as exc:
         for writer in writers:
             writer.discard()
-        return {"videos": [], "rejected": [{"source": task.rel, "reason": str(exc)}]}
-    if chunk is not None and settings["drop_partial"] and writers and writers[-1].num_frames < chunk:
-        writers.pop().discard()  # the recipe drops the incomplete trailing chunk; not an error
+        where = "" if task.first_chunk is None else f" (chunks from {task.first_chunk})"
+        return {"videos": [], "rejected": [{"source": task.rel + where, "reason": str(exc)}]}
+    if chunk is not None and settings["drop_partial"]:
+        for writer in [w for w in writers if w.num_frames < chunk]:  # only the file's last chunk can be short
+            writers.remove(writer)
+            writer.discard()  # the recipe drops the incomplete trailing chunk; not an error
     kept = [w for w in writers if w.num_frames >= settings["min_frames"]]
     for writer in writers:
         if writer.num_frames < settings["min_frames"]:
             writer.discard()
+    if not kept and task.first_chunk:
+        return {"videos": [], "rejected": []}  # a segment past the real end (the header overestimated the length)
     if not kept:
         return {
             "videos": [],
@@ -213,7 +258,7 @@ def _run_moving_mnist(task: Task, settings: Settings, root: Path) -> dict[str, A
 def run_task(task: Task, settings: Settings, root: Path) -> dict[str, Any]:
     """Write one task's videos under ``root``; returns its manifest entries and rejections."""
     if task.kind == "video":
-        _clear_outputs(root, task.key)
+        _clear_outputs(root, task.name, task.first_chunk, task.end_chunk)
         return _run_video(task, settings, root)
     elif task.kind == "moving_mnist":
         for index in task.indices:
