@@ -110,6 +110,10 @@ class Discriminator(nn.Module):
             raise ValueError(f"unknown time_cond {cfg.time_cond!r}; valid: {[m.value for m in TimeCond]}")
         self._last_pred: tuple[torch.Tensor, torch.Tensor] | None = None
 
+    def __getstate__(self) -> dict:
+        """Drop the cached graph tensors so deepcopy and pickling work after a forward."""
+        return {**super().__getstate__(), "_last_pred": None}
+
     def forward(self, video: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         B, K, C, H, W = video.shape
         assert (K, C, H, W) == (self.num_frames, 3, self.resolution, self.resolution), (

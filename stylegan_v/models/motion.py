@@ -111,6 +111,11 @@ class AcyclicMotion(nn.Module):
         self.to_amplitudes = EqualLinear(cfg.code_dim, n, bias_init=1.0)
         self.last_wave_params: torch.Tensor | None = None
 
+    def __getstate__(self) -> dict:
+        """Drop the cached graph tensor so deepcopy (G_ema) and pickling (submitit) work after a forward."""
+        state = super().__getstate__()
+        return {**state, "last_wave_params": None}
+
     def frequency_mask(self) -> torch.Tensor:
         """Progressive growing of frequencies: 1 for open waves, ramping 0 -> 1 for the next one."""
         if not self.cfg.progressive_frequencies:

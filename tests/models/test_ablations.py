@@ -68,3 +68,17 @@ def test_k_frames_ablation(tiny) -> None:
         t = torch.sort(torch.randint(0, 32, (2, k)).float(), dim=1).values
         D(G(torch.randn(2, G.z_dim), t), t).sum().backward()
         assert D.video_blocks[0].conv0.weight.shape[1] == k * D.frame_blocks[-1].conv1.weight.shape[0]
+
+
+def test_models_deepcopy_after_forward_with_cached_loss_terms(tiny) -> None:
+    """The loop deep-copies G for its EMA: cached extra-loss tensors must not break that."""
+    import copy
+
+    cfg = tiny("motion.entropy_weight=0.1", "discriminator.time_cond=predict")
+    G, D = build_models(cfg, 32, 3)
+    t = torch.tensor([[0.0, 2.0, 9.0]] * 2)
+    D(G(torch.randn(2, G.z_dim), t), t)
+    assert G.extra_losses() and D.extra_losses()
+    G2, D2 = copy.deepcopy(G), copy.deepcopy(D)
+    assert G2.extra_losses() == {} and D2.extra_losses() == {}
+    assert torch.equal(G2.synthesis.blocks[0].const, G.synthesis.blocks[0].const)
