@@ -54,6 +54,7 @@ class SlurmClusterConfig:
     qos: str | None = None  # Slurm QOS
     constraint: str | None = None  # node feature constraint, e.g. "volta32gb"
     job_name: str = "stylegan_v"
+    wait: bool = True  # wait for the job to end (DVC stages); false = return once queued (submit and walk away)
     log_dir: str = "${paths.runs_dir}/_submitit"  # shared filesystem; each submission gets a fresh sub-folder
     additional_parameters: dict[str, Any] = field(default_factory=dict)  # passed to sbatch verbatim
 

@@ -1,0 +1,54 @@
+"""``python -m stylegan_v.train [experiment=…] [cluster=local|slurm] [overrides]``: one training run.
+
+The config is validated here, on the login node, before anything is queued; the job then runs on
+``cfg.cluster`` (this process, local DDP processes, or a multi-node Slurm job) through the launch layer.
+Re-running the same command resumes the same run (its directory is derived from the config).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig
+
+from stylegan_v import prepare
+from stylegan_v.configs import register_configs, validate
+from stylegan_v.data.video_dataset import resolve_dataset_path
+from stylegan_v.launch.config import SlurmClusterConfig
+from stylegan_v.launch.submit import submit
+from stylegan_v.training.job import TrainJob, resolved_yaml, run_dir_of
+
+log = logging.getLogger(__name__)
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    cluster = validate(cfg).cluster
+    run_dir = run_dir_of(cfg)
+    try:
+        resolve_dataset_path(f"{cfg.paths.data_dir}/{cfg.dataset.name}")
+    except FileNotFoundError:
+        log.info("dataset %s is not prepared yet: preparing it first", cfg.dataset.name)
+        prepare.run(cfg)
+    log.info("run directory %s", run_dir)
+    job = submit(TrainJob(), resolved_yaml(cfg), cluster=cluster, name=f"train-{run_dir.name}")
+    if isinstance(cluster, SlurmClusterConfig) and not cluster.wait:
+        log.info("queued job %s; follow it with `squeue -j %s` and `sacct -j %s`", job.job_id, job.job_id,
+                 job.job_id)
+        return {"status": "queued", "job_id": job.job_id, "run_dir": str(run_dir)}
+    result = job.result()
+    log.info("training %s: %s", result["status"], result)
+    return {**result, "job_id": job.job_id}
+
+
+register_configs()
+
+
+@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    run(cfg)
+
+
+if __name__ == "__main__":
+    main()

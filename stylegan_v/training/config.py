@@ -1,0 +1,93 @@
+"""Typed ``training`` config: the appendix B hyper-parameters as defaults.
+
+One kimg is **a thousand real videos shown to D** (each of ``dataset.sampling.num_frames`` = k frames), as
+in the public StyleGAN-V code, so kimg figures compare with the paper's training lengths.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hydra.core.config_store import ConfigStore
+
+AUGMENT_MODES = ("ada", "fixed", "off")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def _check(ok: bool, key: str, message: str, value: object) -> None:
+    if not ok:
+        raise ValueError(f"training.{key} {message}, got {value!r}")
+
+
+@dataclass
+class AugmentConfig:
+    mode: str = "ada"  # "ada": adapt p towards `target`; "fixed": keep p; "off": no augmentation
+    p: float = 0.0  # initial (or fixed) probability of each transform
+    target: float = 0.6  # ADA target for E[sign(D(real))]
+    interval: int = 4  # adjust p every this many steps
+    speed_kimg: float = 500.0  # p can go from 0 to 1 in this many kimg
+    video_consistent: bool = True  # one transform per video (paper); False = per frame (ablation)
+
+    def __post_init__(self) -> None:
+        _check(self.mode in AUGMENT_MODES, "augment.mode", f"must be one of {AUGMENT_MODES}", self.mode)
+        _check(0.0 <= self.p <= 1.0, "augment.p", "must be in [0, 1]", self.p)
+        _check(0.0 < self.target < 1.0, "augment.target", "must be in (0, 1)", self.target)
+        _check(self.interval >= 1, "augment.interval", "must be >= 1", self.interval)
+        _check(self.speed_kimg > 0, "augment.speed_kimg", "must be > 0", self.speed_kimg)
+
+
+@dataclass
+class TrainingConfig:
+    batch_size: int = 64  # videos per optimiser step, summed over all ranks
+    batch_per_rank: int | None = None  # videos per forward on one rank (gradient accumulation); None = all
+    total_kimg: float = 25000.0  # training length in thousands of real videos
+    max_steps: int | None = None  # stop after this many steps whatever total_kimg says (tests, smoke runs)
+    kimg_per_tick: float = 4.0  # log progress every this many kimg
+    snapshot_ticks: int = 50  # checkpoint, samples and metrics every this many ticks
+    keep_checkpoints: int = 3  # newest checkpoints kept (plus the best by `best_metric`)
+    lr_g: float = 0.0025  # Adam learning rate of G (StyleGAN2-ADA)
+    lr_d: float = 0.0025  # Adam learning rate of D
+    betas: list[float] = field(default_factory=lambda: [0.0, 0.99])  # Adam betas
+    eps: float = 1e-8  # Adam epsilon
+    r1_gamma: float = 0.2  # R1 weight (appendix B.1: 0.2 in all experiments)
+    r1_interval: int = 16  # lazy R1: every this many D steps; lr and betas of D are scaled to match
+    ema_kimg: float = 10.0  # EMA half-life of G_ema in kimg at batch 32; scaled by batch_size / 32
+    ema_rampup: float | None = 0.05  # half-life at most this fraction of the videos seen so far; None = off
+    fake_max_time: int = 1024  # fake clips start at a random frame below this minus their span
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    metrics: list[str] = field(default_factory=list)  # computed at every snapshot (metric registry names)
+    best_metric: str | None = None  # keep the checkpoint with the lowest value of this metric
+    num_workers: int = 2  # data-loading processes per rank
+    device: str = "auto"  # "auto" = CUDA if present, else CPU
+    mixed_precision: bool = True  # fp16 on the top resolutions, only on CUDA (always fp32 on CPU)
+    dist_timeout_s: float = 600.0  # every collective gives up after this (a dead peer ends the job)
+    sample_grid: list[int] = field(default_factory=lambda: [4, 4])  # videos per snapshot grid (rows, cols)
+
+    def __post_init__(self) -> None:
+        _check(self.batch_size >= 1, "batch_size", "must be >= 1", self.batch_size)
+        _check(self.batch_per_rank is None or self.batch_per_rank >= 1, "batch_per_rank", "must be >= 1 or null",
+               self.batch_per_rank)
+        _check(self.total_kimg > 0, "total_kimg", "must be > 0", self.total_kimg)
+        _check(self.max_steps is None or self.max_steps >= 1, "max_steps", "must be >= 1 or null", self.max_steps)
+        _check(self.kimg_per_tick > 0, "kimg_per_tick", "must be > 0", self.kimg_per_tick)
+        _check(self.snapshot_ticks >= 1, "snapshot_ticks", "must be >= 1", self.snapshot_ticks)
+        _check(self.keep_checkpoints >= 1, "keep_checkpoints", "must be >= 1", self.keep_checkpoints)
+        for key in ("lr_g", "lr_d", "eps", "ema_kimg"):
+            _check(getattr(self, key) > 0, key, "must be > 0", getattr(self, key))
+        _check(len(self.betas) == 2 and all(0.0 <= b < 1.0 for b in self.betas), "betas",
+               "must be two numbers in [0, 1)", list(self.betas))
+        _check(self.r1_gamma >= 0, "r1_gamma", "must be >= 0", self.r1_gamma)
+        _check(self.r1_interval >= 1, "r1_interval", "must be >= 1", self.r1_interval)
+        _check(self.ema_rampup is None or self.ema_rampup > 0, "ema_rampup", "must be > 0 or null", self.ema_rampup)
+        _check(self.fake_max_time >= 1, "fake_max_time", "must be >= 1", self.fake_max_time)
+        _check(self.num_workers >= 0, "num_workers", "must be >= 0", self.num_workers)
+        _check(self.device in DEVICES, "device", f"must be one of {DEVICES}", self.device)
+        _check(self.dist_timeout_s > 0, "dist_timeout_s", "must be > 0", self.dist_timeout_s)
+        _check(len(self.sample_grid) == 2 and min(self.sample_grid) >= 1, "sample_grid",
+               "must be [rows, cols] >= 1", list(self.sample_grid))
+        _check(self.best_metric is None or self.best_metric in self.metrics, "best_metric",
+               f"must be null or one of training.metrics {list(self.metrics)}", self.best_metric)
+
+
+def register(cs: ConfigStore) -> None:
+    cs.store(group="training", name="base_training", node=TrainingConfig)

@@ -1,0 +1,69 @@
+"""The unit that runs on each rank: join the group, train, stop cleanly, and requeue on Slurm.
+
+``TrainJob`` is a submitit ``Checkpointable``. The job carries only the resolved config (YAML text): on a
+requeue submitit pickles a *fresh* ``TrainJob`` with the same text (see :meth:`checkpoint`), which derives
+the same deterministic run directory and resumes from the newest valid checkpoint there.
+
+Signals: USR2 (Slurm's warning before the time limit, or a preemption) → checkpoint, then submitit's own
+handler requeues the job (up to ``cluster.max_num_timeout``); SIGTERM/SIGINT (``scancel``, Ctrl-C) →
+checkpoint and stop without a requeue.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from pathlib import Path
+from typing import Any
+
+import submitit
+from omegaconf import DictConfig, OmegaConf
+
+from stylegan_v.launch.distributed import distributed
+from stylegan_v.training.loop import Trainer
+from stylegan_v.training.rundir import run_dir as derive_run_dir
+
+log = logging.getLogger(__name__)
+
+
+def resolved_yaml(cfg: DictConfig) -> str:
+    """The config a job carries: resolved (no interpolations left to resolve on another machine)."""
+    return OmegaConf.to_yaml(OmegaConf.create(OmegaConf.to_container(cfg, resolve=True)))
+
+
+def run_dir_of(cfg: DictConfig) -> Path:
+    return derive_run_dir(cfg.paths.runs_dir, cfg.experiment_name, OmegaConf.to_container(cfg, resolve=True))
+
+
+class TrainJob(submitit.helpers.Checkpointable):
+    """``TrainJob()(config_yaml)`` trains on this rank; returns a summary on rank 0."""
+
+    def __call__(self, config_yaml: str) -> dict[str, Any]:
+        logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] %(message)s")
+        cfg = OmegaConf.create(config_yaml)
+        run_dir = run_dir_of(cfg)
+        with distributed(timeout_s=float(cfg.training.dist_timeout_s)) as env:
+            if env.is_main:
+                run_dir.mkdir(parents=True, exist_ok=True)
+                (run_dir / "config.yaml").write_text(config_yaml)
+            trainer = Trainer(cfg, run_dir, env)
+            status = trainer.run()
+            summary = {"status": status, "run_dir": str(run_dir), "kimg": trainer.progress.kimg,
+                       "step": trainer.progress.step, "rank": env.rank}
+        if status == "interrupted" and trainer.stop_signal == signal.SIGUSR2:
+            self._requeue_through_submitit(env.is_main)
+        return summary
+
+    @staticmethod
+    def _requeue_through_submitit(is_main: bool) -> None:
+        """Hand over to submitit's USR2 handler: it pickles :meth:`checkpoint`'s submission and requeues."""
+        handler = signal.getsignal(signal.SIGUSR2)
+        if not callable(handler):
+            log.info("stopped on USR2 outside a submitit job: not requeued; run the same command to resume")
+            return
+        if is_main:
+            handler(signal.SIGUSR2, None)  # requeues and exits the process
+
+    def checkpoint(self, config_yaml: str) -> submitit.helpers.DelayedSubmission:
+        # State lives in the run directory (written at the step boundary), so the requeued job starts light.
+        return submitit.helpers.DelayedSubmission(TrainJob(), config_yaml)

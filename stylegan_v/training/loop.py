@@ -1,0 +1,439 @@
+"""The training loop: phases, EMA, adaptive augmentation, ticks, snapshots, checkpoints, clean stops.
+
+It only orchestrates: networks come from ``models.build_models``, clips from ``data``, losses from
+:mod:`.loss`, files from :mod:`.checkpoint`. A step is ``G`` → ``D`` → (every ``r1_interval`` steps) ``Dreg``,
+each over the micro-batches of this rank with gradients averaged over ranks by one all-reduce per phase.
+
+Stopping is cooperative: a signal (Slurm's USR2 before the time limit or on preemption, SIGTERM, Ctrl-C)
+only sets a flag; signals are held while a step runs, and at the next step boundary all ranks agree to stop,
+rank 0 writes a checkpoint, and the loop returns ``"interrupted"``. The state is therefore always that of a
+whole number of steps, and N steps equal N/2 + resume + N/2 bit for bit on the CPU.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import logging
+import random
+import resource
+import signal
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from omegaconf import DictConfig, OmegaConf
+from PIL import Image
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Sampler
+
+from stylegan_v.data.augment import AugmentPipe
+from stylegan_v.data.sampling import ClipDataset, VideoFirstSampler, worker_init_fn
+from stylegan_v.data.video_dataset import VideoDataset
+from stylegan_v.launch.distributed import DistributedEnv
+from stylegan_v.models.registry import build_models
+from stylegan_v.training import checkpoint
+from stylegan_v.training.config import TrainingConfig
+from stylegan_v.training.loss import VideoGANLoss
+
+log = logging.getLogger(__name__)
+
+STOP_SIGNALS = (signal.SIGUSR2, signal.SIGTERM, signal.SIGINT)
+# What a signal asks for, by priority (ranks agree on the highest): USR2 = checkpoint and requeue
+# (Slurm's time-limit warning, preemption); TERM/INT = checkpoint and stop (scancel, Ctrl-C).
+STOP_PRIORITY = {signal.SIGUSR2: 1, signal.SIGTERM: 2, signal.SIGINT: 2}
+
+
+class Tracker(Protocol):
+    """What the loop needs from experiment tracking (MLflow on rank 0, nothing elsewhere)."""
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None: ...
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None: ...
+
+
+class NullTracker:
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        pass
+
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
+        pass
+
+
+@dataclass
+class Progress:
+    """Counters that a checkpoint carries across job segments."""
+
+    step: int = 0  # optimiser steps done
+    nimg: int = 0  # real videos shown to D
+    tick: int = 0  # ticks done
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. the cost meter's state
+
+    @property
+    def kimg(self) -> float:
+        return self.nimg / 1000.0
+
+
+class _SkipSampler(Sampler):
+    """Resume the infinite video-first stream where it stopped: the first ``skip`` items are drawn and dropped."""
+
+    def __init__(self, inner: Sampler, skip: int) -> None:
+        self.inner, self.skip = inner, skip
+
+    def __iter__(self) -> Iterator[Any]:
+        return itertools.islice(iter(self.inner), self.skip, None)
+
+
+def _resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("training.device=cuda but CUDA is not available here")
+    return torch.device(name)
+
+
+def _rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+class Trainer:
+    """One training run on this rank. ``run()`` returns ``"finished"`` or ``"interrupted"``."""
+
+    def __init__(self, cfg: DictConfig, run_dir: Path, env: DistributedEnv,
+                 tracker: Tracker | None = None) -> None:
+        self.cfg, self.run_dir, self.env = cfg, Path(run_dir), env
+        # The job carries plain resolved YAML; re-apply the schema (types and range checks).
+        self.tcfg: TrainingConfig = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TrainingConfig),
+                                                                        cfg.training))
+        self.tracker: Tracker = tracker or NullTracker()
+        self.device = _resolve_device(self.tcfg.device)
+        self.stop_priority = 0  # 0 = keep going; see STOP_PRIORITY
+        self.stop_signal: signal.Signals | None = None  # the signal all ranks agreed on, once stopped
+        t = self.tcfg
+        if t.batch_size % env.world_size:
+            raise ValueError(f"training.batch_size={t.batch_size} must be divisible by the {env.world_size} ranks")
+        self.batch_rank = t.batch_size // env.world_size  # videos per step on this rank
+        self.batch_micro = min(t.batch_per_rank or self.batch_rank, self.batch_rank)
+        if self.batch_rank % self.batch_micro:
+            raise ValueError(f"training.batch_per_rank={t.batch_per_rank} must divide the {self.batch_rank} "
+                             f"videos per rank")
+        self.num_micro = self.batch_rank // self.batch_micro
+
+        # Same seed on every rank for the weights, so all ranks start identical without a broadcast.
+        torch.manual_seed(cfg.seed)
+        self.num_frames = int(cfg.dataset.sampling.num_frames)
+        self.resolution = int(cfg.dataset.resolution)
+        G, D = build_models(cfg.model, self.resolution, self.num_frames)
+        self.G, self.D = G.to(self.device).train(), D.to(self.device).train()
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        self.augment = (AugmentPipe(p=t.augment.p, video_consistent=t.augment.video_consistent).to(self.device)
+                        if t.augment.mode != "off" else None)
+        self.loss = VideoGANLoss(self.G, self.D, self.augment, t.r1_gamma)
+        ratio = t.r1_interval / (t.r1_interval + 1)  # lazy regularisation: same effective lr and momentum
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=t.lr_g, betas=tuple(t.betas), eps=t.eps)
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=t.lr_d * ratio,
+                                      betas=tuple(b**ratio for b in t.betas), eps=t.eps)
+        self.progress = Progress()
+        self.videos = VideoDataset(Path(cfg.paths.data_dir) / cfg.dataset.name)
+        resumed = self._resume()
+        # Different streams per rank from here on (z, fake times, augmentation, data).
+        if not resumed:
+            torch.manual_seed(cfg.seed * 1_000_003 + env.rank)
+            random.seed(cfg.seed + env.rank)
+            np.random.seed((cfg.seed + env.rank) % 2**32)
+        self._batches = self._data_stream()
+        self._ada_signs: list[Tensor] = []
+
+    # ------------------------------------------------------------------------------------------ state
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "G": self.G.state_dict(), "D": self.D.state_dict(), "G_ema": self.G_ema.state_dict(),
+            "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
+            "augment_p": float(self.augment.p) if self.augment is not None else 0.0,
+            "progress": {"step": self.progress.step, "nimg": self.progress.nimg, "tick": self.progress.tick,
+                         "extra": self.progress.extra},
+            "config": OmegaConf.to_container(self.cfg, resolve=True),
+        }
+
+    def _resume(self) -> bool:
+        found = checkpoint.load_latest(self.run_dir)
+        if found is None:
+            return False
+        path, state = found
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.G_ema.load_state_dict(state["G_ema"])
+        self.opt_G.load_state_dict(state["opt_G"])
+        self.opt_D.load_state_dict(state["opt_D"])
+        if self.augment is not None:
+            self.augment.set_p(state["augment_p"])
+        self.progress = Progress(**state["progress"])
+        rng_states = state["rng"]
+        if len(rng_states) != self.env.world_size:
+            log.warning("checkpoint has RNG states of %d ranks, this job has %d: reseeding", len(rng_states),
+                        self.env.world_size)
+            torch.manual_seed(self.cfg.seed * 1_000_003 + self.env.rank + self.progress.step)
+        else:
+            _set_rng_state(rng_states[self.env.rank])
+        if self.env.is_main:
+            log.info("resumed from %s at kimg %.1f (step %d)", path, self.progress.kimg, self.progress.step)
+        return True
+
+    def save_checkpoint(self) -> Path | None:
+        """Every rank sends its RNG state to rank 0, which writes the file."""
+        states = [_rng_state()]
+        if self.env.is_distributed:
+            gathered: list[Any] = [None] * self.env.world_size
+            dist.all_gather_object(gathered, states[0])
+            states = gathered
+        if not self.env.is_main:
+            return None
+        path = checkpoint.save(self.run_dir, self.progress.step, {**self.state_dict(), "rng": states})
+        checkpoint.prune(self.run_dir, self.tcfg.keep_checkpoints)
+        log.info("checkpoint %s", path)
+        return path
+
+    # ------------------------------------------------------------------------------------------- data
+
+    def _data_stream(self) -> Iterator[dict[str, Tensor]]:
+        s = self.cfg.dataset.sampling
+        clips = ClipDataset(self.videos, num_frames=s.num_frames, mode=s.mode, max_dist=s.max_dist,
+                            spans=list(s.spans) if s.spans is not None else None, stride=s.stride)
+        sampler = VideoFirstSampler(self.videos.num_videos, seed=self.cfg.seed, rank=self.env.rank,
+                                    world_size=self.env.world_size)
+        loader = DataLoader(
+            clips, batch_size=self.batch_rank, sampler=_SkipSampler(sampler, self.progress.step * self.batch_rank),
+            num_workers=self.tcfg.num_workers, worker_init_fn=worker_init_fn, drop_last=True,
+            pin_memory=self.device.type == "cuda", persistent_workers=self.tcfg.num_workers > 0,
+            # A private generator: the loader must not draw from the global RNG that drives z and t.
+            generator=torch.Generator().manual_seed(self.cfg.seed),
+        )
+        self._loader = loader
+        return iter(loader)
+
+    def _fake_times(self, real_t: Tensor) -> Tensor:
+        """Fake clips share the real clips' frame spacings (so D's Δ-conditioning sees the same Δs) at
+        random start frames below ``fake_max_time`` — G must work at any t, not only near 0."""
+        B = real_t.shape[0]
+        rel = (real_t - real_t[:, :1])[torch.randperm(B)]
+        span = rel[:, -1]
+        room = (self.tcfg.fake_max_time - span).clamp(min=1)
+        offset = torch.floor(torch.rand(B) * room)
+        return rel + offset[:, None]
+
+    # ------------------------------------------------------------------------------------------ steps
+
+    def _sync_grads(self, module: nn.Module) -> None:
+        params = [p for p in module.parameters() if p.requires_grad]
+        for p in params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+        if self.env.is_distributed:
+            flat = torch.cat([p.grad.flatten() for p in params])
+            dist.all_reduce(flat)
+            flat /= self.env.world_size
+            torch.nan_to_num(flat, nan=0, posinf=1e5, neginf=-1e5, out=flat)
+            offset = 0
+            for p in params:
+                p.grad.copy_(flat[offset:offset + p.numel()].view_as(p))
+                offset += p.numel()
+        else:
+            for p in params:
+                torch.nan_to_num(p.grad, nan=0, posinf=1e5, neginf=-1e5, out=p.grad)
+
+    def _phase(self, name: str, module: nn.Module, opt: torch.optim.Optimizer, real: Tensor, real_t: Tensor,
+               gain: float, stats: dict[str, list[Tensor]]) -> None:
+        self.G.requires_grad_(module is self.G)
+        self.D.requires_grad_(module is self.D)
+        opt.zero_grad(set_to_none=True)
+        for mb in range(self.num_micro):
+            sl = slice(mb * self.batch_micro, (mb + 1) * self.batch_micro)
+            z = torch.randn(self.batch_micro, self.G.z_dim, device=self.device)
+            fake_t = self._fake_times(real_t[sl].cpu()).to(self.device)
+            out = self.loss.accumulate_gradients(name, real[sl], real_t[sl], z, fake_t, gain / self.num_micro)
+            for key, value in out.items():
+                stats[key].append(value)
+        self._sync_grads(module)
+        opt.step()
+
+    def train_step(self, stats: dict[str, list[Tensor]]) -> None:
+        t = self.tcfg
+        batch = next(self._batches)
+        real = batch["frames"].to(self.device, non_blocking=True).float() / 127.5 - 1  # [B, k, 3, H, W]
+        real_t = batch["times"].to(self.device).float()  # [B, k]
+        self.G.set_progress(min(self.progress.kimg / t.total_kimg, 1.0))
+        self._phase("G", self.G, self.opt_G, real, real_t, 1.0, stats)
+        self._phase("D", self.D, self.opt_D, real, real_t, 1.0, stats)
+        if t.r1_gamma > 0 and self.progress.step % t.r1_interval == 0:
+            self._phase("Dreg", self.D, self.opt_D, real, real_t, float(t.r1_interval), stats)
+        self.progress.step += 1
+        self.progress.nimg += t.batch_size
+        self._update_ema()
+        self._adjust_augment(stats)
+
+    def _update_ema(self) -> None:
+        t = self.tcfg
+        ema_nimg = t.ema_kimg * 1000 * t.batch_size / 32
+        if t.ema_rampup is not None:
+            ema_nimg = min(ema_nimg, self.progress.nimg * t.ema_rampup)
+        beta = 0.5 ** (t.batch_size / max(ema_nimg, 1e-8))
+        with torch.no_grad():
+            for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
+                p_ema.copy_(p.detach().lerp(p_ema, beta))
+            for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
+                b_ema.copy_(b)
+
+    def _adjust_augment(self, stats: dict[str, list[Tensor]]) -> None:
+        a = self.tcfg.augment
+        if self.augment is None or a.mode != "ada":
+            return
+        self._ada_signs.extend(stats.get("D/real_sign", [])[-self.num_micro:])
+        if self.progress.step % a.interval:
+            return
+        signs = torch.stack(self._ada_signs).mean().reshape(1)
+        if self.env.is_distributed:
+            dist.all_reduce(signs)
+            signs /= self.env.world_size
+        self.augment.adjust(float(signs), self.tcfg.batch_size * a.interval, a.target, a.speed_kimg)
+        self._ada_signs.clear()
+
+    # -------------------------------------------------------------------------------- orchestration
+
+    @contextmanager
+    def _signals_held(self) -> Iterator[None]:
+        """Hold stop signals during a step: they are delivered (and only set a flag) at its end."""
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            yield
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+    def _install_stop_handlers(self) -> dict[int, Any]:
+        previous = {}
+
+        def request_stop(signum: int, frame: Any) -> None:
+            log.warning("rank %d: %s received; stopping at the end of this step", self.env.rank,
+                        signal.Signals(signum).name)
+            self.stop_priority = max(self.stop_priority, STOP_PRIORITY[signal.Signals(signum)])
+
+        for sig in STOP_SIGNALS:
+            previous[sig] = signal.signal(sig, request_stop)
+        return previous
+
+    def _agree_to_stop(self) -> bool:
+        """One tiny all-reduce per step, so every rank stops at the same step boundary."""
+        flag = torch.tensor([float(self.stop_priority)])
+        if self.env.is_distributed:
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        priority = int(flag.item())
+        if priority:
+            self.stop_signal = signal.SIGUSR2 if priority == 1 else signal.SIGTERM
+        return priority > 0
+
+    def _done(self) -> bool:
+        t = self.tcfg
+        return self.progress.nimg >= t.total_kimg * 1000 or (t.max_steps is not None and self.progress.step >= t.max_steps)
+
+    def run(self) -> str:
+        """Train until total_kimg / max_steps, or until asked to stop; either way the last state is saved."""
+        previous_handlers = self._install_stop_handlers()
+        try:
+            return self._run()
+        finally:
+            for sig, handler in previous_handlers.items():
+                signal.signal(sig, handler)
+            if self.tcfg.num_workers > 0:
+                del self._batches  # shuts the data workers down before the process exits
+                self._batches = iter(())
+
+    def _run(self) -> str:
+        t = self.tcfg
+        stats: dict[str, list[Tensor]] = defaultdict(list)
+        tick_start_nimg, tick_start_time = self.progress.nimg, time.monotonic()
+        if self.env.is_main:
+            log.info("training %s on %s: %d rank(s) x %d videos (%d micro-batches), k=%d, %d²; 1 kimg = 1000 "
+                     "real videos", self.cfg.model.name, self.device, self.env.world_size, self.batch_rank,
+                     self.num_micro, self.num_frames, self.resolution)
+        while not self._done():
+            with self._signals_held():
+                self.train_step(stats)
+            if self._agree_to_stop():
+                self.save_checkpoint()
+                return "interrupted"
+            if self.progress.nimg >= tick_start_nimg + t.kimg_per_tick * 1000 or self._done():
+                self.progress.tick += 1
+                self._log_tick(stats, tick_start_nimg, tick_start_time)
+                stats.clear()
+                tick_start_nimg, tick_start_time = self.progress.nimg, time.monotonic()
+                if self.progress.tick % t.snapshot_ticks == 0 or self._done():
+                    self.snapshot()
+        return "finished"
+
+    def _log_tick(self, stats: dict[str, list[Tensor]], start_nimg: int, start_time: float) -> None:
+        means = {key: float(torch.stack(values).float().mean()) for key, values in stats.items() if values}
+        if self.env.is_distributed:
+            keys = sorted(means)
+            values = torch.tensor([means[k] for k in keys], dtype=torch.float64)
+            dist.all_reduce(values)
+            means = dict(zip(keys, (values / self.env.world_size).tolist()))
+        elapsed = time.monotonic() - start_time
+        kimg_done = (self.progress.nimg - start_nimg) / 1000
+        means.update({
+            "progress/kimg": self.progress.kimg, "progress/step": float(self.progress.step),
+            "timing/sec_per_kimg": elapsed / max(kimg_done, 1e-9), "timing/sec_per_tick": elapsed,
+            "augment/p": float(self.augment.p) if self.augment is not None else 0.0,
+            "resources/peak_memory_mb": _peak_memory_mb(self.device),
+        })
+        if self.env.is_main:
+            log.info("tick %d  kimg %.3f  step %d  sec/kimg %.1f  G %.3f  D %.3f  p %.3f  mem %.0f MB",
+                     self.progress.tick, self.progress.kimg, self.progress.step, means["timing/sec_per_kimg"],
+                     means.get("loss/G", float("nan")), means.get("loss/D", float("nan")), means["augment/p"],
+                     means["resources/peak_memory_mb"])
+            self.tracker.log_metrics(means, step=int(self.progress.kimg))
+
+    def snapshot(self) -> None:
+        """Checkpoint, sample grid, (later) snapshot metrics."""
+        path = self.save_checkpoint()
+        if self.env.is_main and path is not None:
+            grid = self.save_sample_grid()
+            self.tracker.log_artifact(grid, "samples")
+
+    def save_sample_grid(self) -> Path:
+        """Rows are videos (fixed z), columns are frames t = 0, 2, 4, ... of G_ema."""
+        rows, cols = self.tcfg.sample_grid
+        gen = torch.Generator().manual_seed(self.cfg.seed)
+        z = torch.randn(rows, self.G_ema.z_dim, generator=gen).to(self.device)
+        t = (torch.arange(cols, dtype=torch.float32) * 2)[None].expand(rows, -1).to(self.device)
+        with torch.no_grad():
+            video = self.G_ema(z, t)  # [rows, cols, 3, H, W]
+        img = ((video.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
+        H, W = img.shape[-2:]
+        grid = img.permute(0, 3, 1, 4, 2).reshape(rows * H, cols * W, 3).numpy()  # [rows*H, cols*W, 3]
+        path = self.run_dir / "samples" / f"samples-{self.progress.step:09d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        checkpoint.atomic_write_bytes(path, lambda f: Image.fromarray(grid).save(f, format="PNG"))
+        return path

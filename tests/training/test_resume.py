@@ -1,0 +1,91 @@
+"""Checkpoints and resume: N steps equal N/2 + resume + N/2 bit for bit on the CPU; damaged files are skipped."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+import torch
+
+from stylegan_v.launch.distributed import DistributedEnv
+from stylegan_v.training import checkpoint
+from stylegan_v.training.job import run_dir_of
+from stylegan_v.training.loop import Trainer
+
+SINGLE = DistributedEnv(rank=0, local_rank=0, world_size=1, source="single")
+
+
+def _train(cfg, run_dir, steps: int) -> Trainer:
+    cfg.training.max_steps = steps
+    trainer = Trainer(cfg, run_dir, SINGLE)
+    assert trainer.run() == "finished"
+    return trainer
+
+
+def _assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
+    for (name, p), q in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(p, q), f"{name} differs"
+
+
+def test_resume_is_bit_identical(tiny_cfg, tmp_path) -> None:
+    # r1_interval=2 puts a lazy-R1 step on both sides of the split; ADA starts at p = 0.3 and adapts every
+    # 2 steps, so augmentation draws random numbers and p carries across the split.
+    overrides = ("training.r1_interval=2", "training.augment.interval=2", "training.augment.p=0.3",
+                 "training.augment.speed_kimg=1", "training.num_workers=1")
+    straight = _train(tiny_cfg(*overrides), tmp_path / "straight", 6)
+    _train(tiny_cfg(*overrides), tmp_path / "split", 3)
+    resumed = _train(tiny_cfg(*overrides), tmp_path / "split", 6)
+    assert resumed.progress.step == straight.progress.step == 6
+    assert 0 < float(straight.augment.p) != 0.3, "the test must exercise ADA"
+    for attr in ("G", "D", "G_ema"):
+        _assert_same_weights(getattr(straight, attr), getattr(resumed, attr))
+    assert float(straight.augment.p) == float(resumed.augment.p)
+
+
+def test_truncated_newest_checkpoint_falls_back_to_the_previous(tiny_cfg, tmp_path) -> None:
+    run_dir = tmp_path / "run"
+    _train(tiny_cfg(), run_dir, 1)
+    trainer = _train(tiny_cfg(), run_dir, 2)
+    newest = checkpoint.list_checkpoints(run_dir)[-1]
+    assert newest.name == "checkpoint-000000002.pt"
+    newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 3])  # a crash mid-copy
+    path, state = checkpoint.load_latest(run_dir)
+    assert path.name == "checkpoint-000000001.pt" and state["progress"]["step"] == 1
+    assert trainer.progress.step == 2
+
+
+def test_prune_keeps_the_newest_and_the_best(tmp_path) -> None:
+    for step in range(1, 6):
+        checkpoint.save(tmp_path, step, {"step": step})
+    checkpoint.update_best(tmp_path, checkpoint.checkpoint_dir(tmp_path) / "checkpoint-000000002.pt", "fvd", 10.0, 0.1)
+    assert not checkpoint.update_best(tmp_path, checkpoint.checkpoint_dir(tmp_path) / "checkpoint-000000003.pt",
+                                      "fvd", 12.0, 0.2), "a worse value is not the best"
+    checkpoint.prune(tmp_path, keep=2)
+    names = [p.name for p in checkpoint.list_checkpoints(tmp_path)]
+    assert names == ["checkpoint-000000002.pt", "checkpoint-000000004.pt", "checkpoint-000000005.pt"]
+    assert not list(checkpoint.checkpoint_dir(tmp_path).glob(".*tmp*")), "no temporary files left behind"
+
+
+def test_run_dir_is_deterministic_and_ignores_where_it_runs(tiny_cfg) -> None:
+    a = run_dir_of(tiny_cfg())
+    assert a == run_dir_of(tiny_cfg()), "same config, same folder (a requeued job finds its checkpoints)"
+    assert a == run_dir_of(tiny_cfg("cluster=slurm", "cluster.nodes=2", "training.num_workers=0"))
+    assert a.name.startswith("smoke-")
+    assert a != run_dir_of(tiny_cfg("model.motion.kernel_size=5")), "a different model is a different run"
+
+
+def test_a_signal_stops_at_a_step_boundary_with_a_checkpoint(tiny_cfg, tmp_path) -> None:
+    cfg = tiny_cfg()
+    cfg.training.max_steps = 1000
+    trainer = Trainer(cfg, tmp_path / "run", SINGLE)
+    timer = threading.Timer(3.0, os.kill, (os.getpid(), signal.SIGUSR2))
+    timer.start()
+    try:
+        assert trainer.run() == "interrupted"
+    finally:
+        timer.cancel()
+    assert trainer.stop_signal == signal.SIGUSR2
+    path, state = checkpoint.load_latest(tmp_path / "run")
+    assert 0 < state["progress"]["step"] == trainer.progress.step < 1000
+    assert signal.getsignal(signal.SIGUSR2) is signal.SIG_DFL, "the previous handler is restored"
