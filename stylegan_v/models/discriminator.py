@@ -13,7 +13,7 @@ from torch import nn
 
 from stylegan_v.models.config import DiscriminatorConfig, TimeCond
 from stylegan_v.models.generator import fourier_features
-from stylegan_v.models.layers import EqualConv2d, EqualLinear, channels_at
+from stylegan_v.models.layers import EqualConv2d, EqualLinear, channels_at, compute_dtype
 
 SQRT_HALF = math.sqrt(0.5)
 
@@ -31,7 +31,7 @@ class DiscriminatorBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dtype != torch.float64:
-            x = x.to(torch.float16 if (self.is_fp16 and x.device.type == "cuda") else torch.float32)
+            x = x.to(compute_dtype(self.is_fp16, x.device))
         y = self.skip(x, gain=SQRT_HALF)
         x = self.conv1(self.conv0(x), gain=SQRT_HALF)
         return y + x
@@ -121,8 +121,8 @@ class Discriminator(nn.Module):
         assert t.shape == (B, K), f"t must be [{B}, {K}], got {list(t.shape)}"
         dtype = self.fromrgb.weight.dtype
         x = video.reshape(B * K, C, H, W).to(dtype)  # frames into batch
-        if self.frame_blocks and self.frame_blocks[0].is_fp16 and x.device.type == "cuda":
-            x = x.half()
+        if self.frame_blocks:
+            x = x.to(compute_dtype(self.frame_blocks[0].is_fp16, x.device))
         x = self.fromrgb(x)
         for block in self.frame_blocks:
             x = block(x)

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from stylegan_v.models.config import FusedModconv, MappingConfig, MotionConfig, StyleGANVConfig, SynthesisConfig
-from stylegan_v.models.layers import EqualLinear, ModulatedConv, channels_at, fir_filter, upsample2d
+from stylegan_v.models.layers import EqualLinear, ModulatedConv, channels_at, compute_dtype, fir_filter, upsample2d
 from stylegan_v.models.motion import AcyclicMotion, build_motion
 from stylegan_v.models.noise import seed_from_z
 
@@ -102,7 +102,7 @@ class SynthesisBlock(nn.Module):
     def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, w: torch.Tensor, v: torch.Tensor | None,
                 fused: bool) -> tuple[torch.Tensor, torch.Tensor]:
         N = w.shape[0]
-        dtype = torch.float16 if (self.is_fp16 and w.device.type == "cuda") else torch.float32
+        dtype = compute_dtype(self.is_fp16, w.device)
         dtype = w.dtype if w.dtype == torch.float64 else dtype  # float64 tests keep float64 throughout
         if self.conv0 is None:
             x = self.const.to(dtype)[None].expand(N, -1, -1, -1)

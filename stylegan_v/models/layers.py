@@ -226,6 +226,11 @@ class EqualConv2d(nn.Module):
         return x.clamp(-self.conv_clamp * gain, self.conv_clamp * gain) if self.conv_clamp is not None else x
 
 
+def compute_dtype(is_fp16_res: bool, device: torch.device) -> torch.dtype:
+    """fp16 only on the top resolutions and only on CUDA; CPU always computes in fp32."""
+    return torch.float16 if (is_fp16_res and device.type == "cuda") else torch.float32
+
+
 def channels_at(resolution: int, channel_base: int, channel_max: int) -> int:
     """fmaps rule of StyleGAN2-ADA: min(channel_base / res, channel_max); 16384 -> 512 up to 32², 64 at 256²."""
     return max(1, min(channel_base // resolution, channel_max))

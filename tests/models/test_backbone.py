@@ -7,7 +7,7 @@ import torch
 
 from stylegan_v.models.discriminator import Discriminator, minibatch_std
 from stylegan_v.models.generator import Generator
-from stylegan_v.models.layers import ModulatedConv, downsample2d, fir_filter, upsample2d
+from stylegan_v.models.layers import ModulatedConv, compute_dtype, downsample2d, fir_filter, upsample2d
 
 
 def test_fir_resampling_preserves_constants_and_shapes() -> None:
@@ -75,3 +75,18 @@ def test_minibatch_std_groups() -> None:
     x = torch.randn(6, 4, 4, 4)
     y = minibatch_std(x, group_size=4, num_channels=1)  # 6 is not divisible by 4: groups of 3
     assert y.shape == (6, 5, 4, 4) and torch.equal(y[:, :4], x)
+
+
+def test_fp16_choice_is_per_device_and_fp16_numerics_hold() -> None:
+    assert compute_dtype(True, torch.device("cuda")) == torch.float16
+    assert compute_dtype(True, torch.device("cpu")) == torch.float32
+    assert compute_dtype(False, torch.device("cuda")) == torch.float32
+    # the fp16 path (pre-normalised weights and styles), run here on CPU half tensors, matches fp32
+    torch.manual_seed(0)
+    conv = ModulatedConv(16, 8, 16, up=True, conv_clamp=256.0)
+    x, w = torch.randn(2, 16, 8, 8), torch.randn(2, 16)
+    ref = conv(x, w, fused=False)
+    for fused in (False, True):
+        out = conv(x.half(), w, fused=fused)
+        assert out.dtype == torch.float16
+        torch.testing.assert_close(out.float(), ref, atol=2e-2 * ref.abs().max().item(), rtol=0)
