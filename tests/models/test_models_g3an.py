@@ -1,0 +1,66 @@
+"""G3AN baseline: Table 1 sizes, factorised self-attention, conditioning, two-stream D."""
+
+from __future__ import annotations
+
+import torch
+
+from stylegan_v.models.config import G3ANConfig
+from stylegan_v.models.g3an import TABLE1, FactorisedSelfAttention, G3ANDiscriminator, G3ANGenerator
+from stylegan_v.models.registry import build_models
+
+
+def test_g3an_output_and_module_sizes_match_table1() -> None:
+    torch.manual_seed(0)
+    G, D = build_models(G3ANConfig(), 64, 16)
+    assert TABLE1 == [(1024, 4, 2), (512, 8, 4), (256, 16, 8), (128, 32, 16), (64, 64, 16)]
+    with torch.no_grad():
+        video, feats = G.eval().video(torch.randn(1, G.z_dim))
+    assert video.shape == (1, 3, 16, 64, 64)  # 3 x 16 x 64 x 64
+    assert video.abs().max() <= 1.0  # tanh output
+    assert [tuple(f.shape[1:]) for f in feats] == [(c, t, s, s) for c, s, t in TABLE1]  # [C, T, H, W]
+    assert len(G.synthesis.appearance) == len(G.synthesis.video) == len(G.motion.layers) == 5
+    # every 1-D / 2-D / 3-D stream layer is a ConvTranspose3d, as the appendix says
+    for stream in (G.synthesis.appearance, G.synthesis.video, G.motion.layers):
+        assert all(isinstance(layer[0], torch.nn.ConvTranspose3d) for layer in stream)
+
+
+def test_factorised_attention_structure_and_residual() -> None:
+    fsa = FactorisedSelfAttention(64)
+    for name in ("f_t", "g_t", "f_s", "g_s"):
+        conv = getattr(fsa, name)
+        assert conv.kernel_size == (1, 1, 1) and conv.out_channels == 64 // 8  # C' = C / 8
+    assert fsa.h_t.out_channels == fsa.h_s.out_channels == 64
+    x = torch.randn(2, 64, 4, 6, 6)
+    torch.testing.assert_close(fsa(x), x)  # gamma starts at 0: identity (residual)
+    with torch.no_grad():
+        fsa.gamma_t.fill_(1.0)
+    y = fsa(x)
+    assert not torch.allclose(y, x)
+    # temporal attention only mixes frames of the same pixel: perturbing one pixel leaves the others unchanged
+    x2 = x.clone()
+    x2[:, :, :, 0, 0] += 1.0
+    with torch.no_grad():
+        fsa.gamma_s.zero_()
+        diff = (fsa(x2) - fsa(x)).abs().sum(dim=(0, 1, 2))
+    assert diff[0, 0] > 0 and diff.flatten()[1:].max() < 1e-4
+
+
+def test_conditional_g3an_api_and_backward() -> None:
+    torch.manual_seed(0)
+    cfg = G3ANConfig(num_classes=6, base_channels=64, d_channels=8)  # narrow copy for a fast backward pass
+    G, D = G3ANGenerator(cfg, 16), G3ANDiscriminator(cfg, 16)
+    c = torch.nn.functional.one_hot(torch.tensor([1, 4]), 6).float()
+    z = torch.randn(2, G.z_dim)
+    t = torch.arange(16.0)[None].expand(2, -1)
+    video = G(z, t, c)
+    assert video.shape == (2, 16, 3, 64, 64)
+    other = G(z, t, torch.nn.functional.one_hot(torch.tensor([2, 2]), 6).float())
+    assert not torch.allclose(other, video)  # the category changes the motion
+    streams = D.streams(video, t)
+    assert streams["image"].shape == (2, 16) and streams["video"].shape == (2, 1)
+    D(video, t).mean().backward()
+    assert all(p.grad is not None for p in G.motion.parameters())
+    assert G.extra_losses() == {} and D.extra_losses() == {}
+    # frames are picked by t: frame 5 of the full video
+    picked = G(z, torch.tensor([[5.0], [5.0]]), c)
+    torch.testing.assert_close(picked[:, 0], video[:, 5])
