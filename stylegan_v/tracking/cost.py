@@ -16,12 +16,16 @@ own figure for the same jobs, and the two can be compared.
 
 from __future__ import annotations
 
+import logging
+import shutil
 import socket
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 SECONDS_PER_DAY = 86_400.0
 DEVICE_KINDS = ("gpu", "cpu")
@@ -166,3 +170,22 @@ def sacct_cost(job_ids: Sequence[str], sacct: str = "sacct") -> dict[str, Any]:
                      "alloc_tres": alloc})
     return {"gpu_days": gpu / SECONDS_PER_DAY, "device_days": device / SECONDS_PER_DAY,
             "wall_days": wall / SECONDS_PER_DAY, "jobs": jobs}
+
+
+def cost_metrics(meter: CostMeter, with_sacct: bool = True, now: float | None = None) -> dict[str, float]:
+    """The cost figures as MLflow metrics: ``cost/gpu_days``, ``cost/device_days`` from the meter and, when
+    the segments ran under Slurm and ``sacct`` answers, ``cost/sacct_gpu_days``, ``cost/sacct_device_days``.
+    A failing ``sacct`` (no accounting, no Slurm) only leaves the sacct figures out: cost must not stop
+    training."""
+    totals = meter.totals(now)
+    metrics = {"cost/gpu_days": totals["gpu_days"], "cost/device_days": totals["device_days"]}
+    job_ids = meter.job_ids()
+    if with_sacct and job_ids and shutil.which("sacct") is not None:
+        try:
+            slurm = sacct_cost(job_ids)
+        except (RuntimeError, subprocess.TimeoutExpired, ValueError) as e:
+            log.warning("sacct cost figure unavailable: %s", e)
+        else:
+            metrics["cost/sacct_gpu_days"] = slurm["gpu_days"]
+            metrics["cost/sacct_device_days"] = slurm["device_days"]
+    return metrics

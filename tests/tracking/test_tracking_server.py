@@ -78,6 +78,7 @@ def test_unreachable_server_then_sync_exactly_once(tmp_path: Path, mlflow_server
     assert open_s < cfg.request_timeout_s + 1.0, open_s  # a refused connection costs one probe at most
     slowest = _timed_training_calls(tracker, range(0, 10))
     assert slowest < OFFLINE_CALL_BOUND_S, slowest
+    print(f"closed port: open {open_s:.3f} s, slowest offline call {slowest * 1e3:.1f} ms")
     tracker.log_artifact(grid, "samples")
     tracker.close("REQUEUED")
     assert sum("unreachable" in r.getMessage() for r in caplog.records) == 1  # warned once
@@ -123,6 +124,7 @@ def test_silent_server_is_bounded_by_the_request_timeout(tmp_path: Path) -> None
         open_s = time.perf_counter() - t0
         slowest = _timed_training_calls(tracker, range(5))
     assert not tracker.online
+    print(f"silent server: open {open_s:.3f} s, slowest offline call {slowest * 1e3:.1f} ms")
     assert 0.9 < open_s < 3.0, open_s
     assert slowest < OFFLINE_CALL_BOUND_S, slowest
 
@@ -142,6 +144,7 @@ def test_server_lost_mid_run_next_segment_replays(tmp_path: Path, mlflow_server,
     slowest = _timed_training_calls(tracker, range(4, 6))
     tracker.close("REQUEUED")
     assert not tracker.online
+    print(f"link cut: first failing call {first_failure_s:.3f} s, slowest offline call {slowest * 1e3:.1f} ms")
     assert first_failure_s < cfg.request_timeout_s + 1.0, first_failure_s
     assert slowest < OFFLINE_CALL_BOUND_S, slowest
     assert _history(mlflow_server.uri, run_id, "loss/G") == {0: 0.0, 1: 1.0, 2: 2.0}  # nothing got through
