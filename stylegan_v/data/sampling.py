@@ -17,7 +17,7 @@ from torch.utils.data import Dataset, Sampler
 
 from stylegan_v.data.video_dataset import VideoDataset
 
-EVAL_MODES = ("one_random_clip", "all_clips", "first_frames")
+EVAL_MODES = ("one_random_clip", "all_clips", "first_frames", "still_frames")
 
 
 def default_spans(max_dist: int) -> list[int]:
@@ -186,6 +186,7 @@ def select_clips(
     * ``one_random_clip`` (the protocol): one clip per video at a random offset, native frame rate;
     * ``all_clips``: every non-overlapping clip of every video (biased towards long videos; Table 4);
     * ``first_frames``: one clip per video starting at frame 0 (Table 4);
+    * ``still_frames``: one random frame per video repeated ``num_frames`` times (Table 4's still images);
     * ``subsample`` s: take every s-th frame (s = 8 in Table 4).
     ``max_videos`` videos are drawn at random (seeded) when the dataset has more; None = all.
     """
@@ -202,6 +203,9 @@ def select_clips(
     clips: list[ClipRef] = []
     for v in videos:
         length = dataset.video_length(int(v))
+        if mode == "still_frames":
+            clips.append(ClipRef(int(v), np.full(num_frames, rng.integers(length), dtype=np.int64)))
+            continue
         if length < extent:
             continue
         if mode == "one_random_clip":

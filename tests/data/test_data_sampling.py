@@ -148,6 +148,10 @@ def test_evaluation_selections(tmp_path: Path) -> None:
     sub = select_clips(ds, "one_random_clip", num_frames=4, max_videos=None, subsample=8)
     assert [c.video_index for c in sub] == [2, 3] and all(np.all(np.diff(c.frame_indices) == 8) for c in sub)
 
+    still = select_clips(ds, "still_frames", num_frames=16, max_videos=None, seed=0)
+    assert len(still) == 5 and all(len(set(c.frame_indices.tolist())) == 1 for c in still)
+    assert all(c.frame_indices[0] < lengths[c.video_index] and c.frame_indices.shape == (16,) for c in still)
+
     capped = select_clips(ds, "first_frames", num_frames=1, max_videos=2, seed=0)
     assert len(capped) == 2
     with pytest.raises(ValueError, match="valid"):
