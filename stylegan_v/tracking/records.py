@@ -52,6 +52,11 @@ PARENT_TAG = "mlflow.parentRunId"  # the tag MLflow's UI uses to nest a child ru
 CLOSE_STATUSES = ("FINISHED", "FAILED", "KILLED", "REQUEUED")
 
 
+class RunNotInStoreError(ValueError):
+    """``mlflow_run.json`` names a run the configured store does not hold: a configuration error (the store
+    changed between segments), not an outage, so it is raised instead of going offline."""
+
+
 def clean_key(key: str) -> str:
     """An MLflow-valid key: unsupported characters become ``_``, cut at 250 characters."""
     return _KEY_BAD_CHARS.sub("_", str(key))[:KEY_LIMIT]
@@ -268,7 +273,7 @@ def _apply_open(ctx: RunContext, record: Mapping[str, Any], *, live: bool) -> No
                                                    "tracking_uri": ctx.tracking_uri})
         existing_params: dict[str, str] = {}
     else:
-        run = client.get_run(ctx.run_id)  # raises if this store does not hold the run
+        run = _get_existing_run(ctx)
         existing_params = dict(run.data.params)
         if live and run.info.status != "RUNNING":
             client.update_run(ctx.run_id, status="RUNNING")
@@ -283,6 +288,25 @@ def _apply_open(ctx: RunContext, record: Mapping[str, Any], *, live: bool) -> No
         log.warning("params changed since this MLflow run was created (kept the first values): %s", changed)
         current = client.get_run(ctx.run_id).data.tags.get(TAG_PARAMS_CHANGED)
         _log_batch(client, ctx.run_id, tags={TAG_PARAMS_CHANGED: join_list_tag(current, ",".join(changed))})
+
+
+def _get_existing_run(ctx: RunContext) -> Any:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        run = ctx.client.get_run(ctx.run_id)
+    except MlflowException as e:
+        if e.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+        stored = read_run_file(ctx.run_dir) or {}
+        raise RunNotInStoreError(
+            f"{ctx.run_dir / RUN_FILE} names MLflow run {ctx.run_id} (created on {stored.get('tracking_uri')}), "
+            f"which {ctx.tracking_uri} does not hold. Point tracking.tracking_uri (or MLFLOW_TRACKING_URI) at "
+            f"that store, or delete {RUN_FILE} to start a new MLflow run for this run directory.") from e
+    if stored := read_run_file(ctx.run_dir):
+        if stored["tracking_uri"] != ctx.tracking_uri:  # same store under another address: remember the new one
+            write_json_atomic(ctx.run_dir / RUN_FILE, {**stored, "tracking_uri": ctx.tracking_uri})
+    return run
 
 
 def _apply_metrics(ctx: RunContext, record: Mapping[str, Any]) -> None:

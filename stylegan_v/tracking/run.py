@@ -19,6 +19,8 @@ Guarantees:
   with ``tracking.request_max_retries`` retries; the first failure switches the tracker offline for the rest
   of the segment (one warning), and every later call is a local file append. Pending records are replayed by
   the next segment's ``open`` when the server is back, or by ``python -m stylegan_v.tracking.sync run_dir``.
+- **Wrong store** is an error, not an outage: if ``mlflow_run.json`` names a run the configured store does not
+  hold, ``open`` raises :class:`RunNotInStoreError` (the same store under a new address is fine).
 - **Params** are logged once. A changed value on resume is not an error (MLflow params are immutable and the
   run directory is named by the config hash, so such a key is one the hash ignores): the first value is kept,
   a warning is logged and the key is added to the tag ``stylegan_v.params_changed_on_resume``.
@@ -47,6 +49,7 @@ from stylegan_v.tracking.records import (
     TAG_HOSTS,
     TAG_SLURM_JOB_IDS,
     RunContext,
+    RunNotInStoreError,
     append_jsonl,
     apply_record,
     clean_key,
@@ -225,6 +228,8 @@ class RunTracker(NullTracker):
                 apply_record(ctx, opening, live=True)
                 for key, step in ctx.server_last_steps().items():
                     self._last_step[key] = max(step, self._last_step.get(key, step))
+        except RunNotInStoreError:
+            raise  # a configuration error, not an outage: fail before training starts
         except Exception as e:  # noqa: BLE001 - any tracking failure must leave training running
             self._go_offline(f"{type(e).__name__}: {e}", opening)
             return

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from stylegan_v.tracking import RunTracker, TrackingConfig, flatten, run_id_of
-from stylegan_v.tracking.records import METRICS_FILE, OFFLINE_FILE, PARENT_TAG, RUN_FILE, TAG_PARAMS_CHANGED
+from stylegan_v.tracking.records import METRICS_FILE, RunNotInStoreError, OFFLINE_FILE, PARENT_TAG, RUN_FILE, TAG_PARAMS_CHANGED
 
 PARAMS = {"model": {"motion": {"kernel_size": 11, "channels": [512, 256]}}, "seed": 0, "note": None}
 
@@ -108,6 +108,15 @@ def test_parent_and_child_runs(tmp_path: Path, sqlite_uri: str) -> None:
     found = _client(sqlite_uri).search_runs([experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent_id}'")
     assert sorted(r.info.run_name for r in found) == ["point0", "point1"]
     assert PARENT_TAG not in _client(sqlite_uri).get_run(parent_id).data.tags
+
+
+def test_run_file_naming_a_foreign_run_is_an_error(tmp_path: Path, sqlite_uri: str) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / RUN_FILE).write_text(json.dumps({"run_id": "0" * 32, "experiment_id": "1",
+                                                "tracking_uri": "http://old-server:5000"}))
+    with pytest.raises(RunNotInStoreError, match="delete mlflow_run.json"):
+        RunTracker.open(run_dir, TrackingConfig(tracking_uri=sqlite_uri), "foreign", {})
 
 
 def test_disabled_tracking_keeps_local_record(tmp_path: Path) -> None:

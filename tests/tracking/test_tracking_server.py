@@ -51,6 +51,21 @@ def test_online_metrics_tags_and_artifact(tmp_path: Path, mlflow_server) -> None
         ["samples/samples-000001.png"]
 
 
+def test_same_store_under_a_new_address_continues_the_run(tmp_path: Path, sqlite_uri: str, mlflow_server) -> None:
+    """The session server serves the session SQLite file: a run begun on the file continues via the server."""
+    run_dir = tmp_path / "run"
+    local = RunTracker.open(run_dir, TrackingConfig(tracking_uri=sqlite_uri, experiment="srv-move"), "move", PARAMS)
+    local.log_metrics({"loss/G": 0.0}, step=0)
+    local.close("REQUEUED")
+    remote = RunTracker.open(run_dir, TrackingConfig(tracking_uri=mlflow_server.uri, experiment="srv-move"), "move",
+                             PARAMS)
+    remote.log_metrics({"loss/G": 1.0}, step=1)
+    remote.close("FINISHED")
+    assert remote.run_id == local.run_id
+    assert json.loads((run_dir / RUN_FILE).read_text())["tracking_uri"] == mlflow_server.uri
+    assert _history(mlflow_server.uri, local.run_id, "loss/G") == {0: 0.0, 1: 1.0}
+
+
 def _timed_training_calls(tracker, steps: range) -> float:
     """The calls a training tick makes; returns the slowest one in seconds."""
     slowest = 0.0
