@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from stylegan_v.configs import register_configs, validate
 from stylegan_v.metrics.config import MetricsConfig

@@ -32,6 +32,7 @@ class MetricsConfig:
     # Table 4 switches (defaults = the paper's protocol, appendix C):
     real_selection: str = "random_offset"  # random_offset | all | first | still
     fake_selection: str = "first"  # for fakes read from a video set: first = from t = 0
+    subsample: Optional[int] = None  # 8 = Table 4 "subsampling s = 8" (both sides); null = as the metric's name says
     fake_jpeg_quality: Optional[int] = 95  # Pillow JPEG round trip of generated frames; 75 = Table 4 row; null = none
     pre_resize: Optional[int] = None  # 128 = Table 4 "resized to 128²" (PyTorch bilinear); null = off
     resize_mode: str = "tf1"  # resize to the detector input: tf1 (reference FVD) | torch
@@ -54,6 +55,7 @@ class MetricsConfig:
         _require(len(self.names) > 0, "names", "must list at least one metric", self.names)
         _require(self.num_videos is None or self.num_videos >= 2, "num_videos", "must be >= 2 or null", self.num_videos)
         _require(self.repeats >= 1, "repeats", "must be >= 1", self.repeats)
+        _require(self.subsample is None or self.subsample >= 1, "subsample", "must be >= 1 or null", self.subsample)
         _require(self.real_selection in SELECTIONS, "real_selection", f"must be one of {', '.join(SELECTIONS)}", self.real_selection)
         _require(self.fake_selection in SELECTIONS, "fake_selection", f"must be one of {', '.join(SELECTIONS)}", self.fake_selection)
         _require(self.fake_jpeg_quality is None or 1 <= self.fake_jpeg_quality <= 100, "fake_jpeg_quality", "must be in [1, 100] or null", self.fake_jpeg_quality)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -237,7 +237,3 @@ def compute_fvd(
         counts.append((s_real.count, s_fake.count))
         log.info("FVD repeat %d/%d (seed %d): %.3f", r + 1, repeats, seed, values[-1])
     return RepeatedResult(values, counts[0][0], counts[0][1])
-
-
-def protocol_dict(protocol: FVDProtocol) -> dict:
-    return asdict(protocol)

@@ -33,7 +33,7 @@ METRICS: dict[str, MetricSpec] = {
     for spec in (
         MetricSpec("fvd2048_16f", "fvd", 2048, 16, 1, "FVD_16, appendix C protocol"),
         MetricSpec("fvd2048_128f", "fvd", 2048, 128, 1, "FVD_128: long clips expose motion quality"),
-        MetricSpec("fvd2048_128f_subsample8f", "fvd", 2048, 128, 8, "FVD_128 on every 8th frame (16 frames over 128)"),
+        MetricSpec("fvd2048_128f_subsample8f", "fvd", 2048, 16, 8, "16 frames, every 8th: a 128-frame window (StyleGAN-V naming)"),
         MetricSpec("fvd256_16f", "fvd", 256, 16, 1, "reduced FVD_16 for CPU runs (not comparable to the paper)"),
         MetricSpec("fid2048_16f", "fid", 2048, 16, 1, "FID: all frames of 2048 x 16-frame fakes vs all real frames"),
         MetricSpec("isv2048_ucf", "isv", 2048, 16, 1, "video Inception Score with C3D (UCF-101), 10 splits"),
@@ -52,7 +52,7 @@ def protocol_for(spec: MetricSpec, cfg: Any, seed: int) -> FVDProtocol:
     return FVDProtocol(
         num_videos=cfg.num_videos or spec.num_videos,
         num_frames=spec.num_frames,
-        subsample=spec.subsample,
+        subsample=cfg.subsample or spec.subsample,
         real_selection=cfg.real_selection,
         fake_selection=cfg.fake_selection,
         fake_jpeg_quality=cfg.fake_jpeg_quality,
@@ -93,7 +93,8 @@ def run_metric(name: str, real: VideoSource, fake: VideoSource | FakeGenerator, 
     """One metric as a JSON-ready record; missing detector weights give status "unavailable", never a number."""
     spec = get_metric(name)
     protocol = protocol_for(spec, cfg, seed)
-    record: dict[str, Any] = {"metric": name, "kind": spec.kind, "reduced": bool(cfg.reduced or cfg.num_videos), "protocol": asdict(protocol)}
+    reduced = cfg.reduced or protocol.num_videos < spec.num_videos or (spec.kind == "fid" and cfg.max_real_frames is not None)
+    record: dict[str, Any] = {"metric": name, "kind": spec.kind, "reduced": bool(reduced), "protocol": asdict(protocol)}
     try:
         model = detectors.get(spec.kind)
     except WeightsUnavailable as err:

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stylegan_v.metrics.fvd import FVDProtocol, I3DFeatureExtractor, compute_fvd, real_stats, real_stats_key
+from stylegan_v.metrics.fvd import FVDProtocol, I3DFeatureExtractor, compute_fvd, real_stats_key
 from stylegan_v.metrics.sample_videos import VIDEO_NAMES, decode_rgb
 from stylegan_v.metrics.video_source import open_video_source
 
-SEGMENT = 32  # frames per prepared "video": the four sample clips give 17 videos
+SEGMENT = 32  # frames per prepared "video"
+SEGMENTS_PER_SOURCE = 2  # the four sample clips give 8 videos (each I3D forward costs ~0.5 s here)
 RESOLUTION = 128
 
 
@@ -21,7 +22,7 @@ def _write_prepared_dataset(root: Path, sample_video_bytes: dict[str, bytes]) ->
     """The prepared-dataset layout (dataset.json + a folder of numbered PNG frames per video), centre-cropped."""
     videos = []
     for name in VIDEO_NAMES:
-        frames = decode_rgb(sample_video_bytes[name])
+        frames = decode_rgb(sample_video_bytes[name], max_frames=SEGMENT * SEGMENTS_PER_SOURCE)
         _, h, w, _ = frames.shape
         side = min(h, w)
         top, left = (h - side) // 2, (w - side) // 2
@@ -45,15 +46,15 @@ def prepared(tmp_path_factory, sample_video_bytes) -> Path:
 
 def test_fvd_self_zero_and_still_frames_much_larger(prepared: Path, i3d, tmp_path: Path) -> None:
     source = open_video_source(prepared)
-    assert len(source) == 17 and not source.lossy_stored
+    assert len(source) == 8 and not source.lossy_stored
     extractor = I3DFeatureExtractor(i3d, batch_size=2, progress=False)
-    same = FVDProtocol(num_videos=12, num_frames=16, fake_selection="random_offset", fake_jpeg_quality=None)
+    same = FVDProtocol(num_videos=8, num_frames=16, fake_selection="random_offset", fake_jpeg_quality=None)
     fvd_same = compute_fvd(source, source, same, extractor, cache_dir=tmp_path)
     # Real statistics vs the still-frame version of the same clips (first frame repeated).
-    still = FVDProtocol(num_videos=12, num_frames=16, fake_selection="still", fake_jpeg_quality=None)
+    still = FVDProtocol(num_videos=8, num_frames=16, fake_selection="still", fake_jpeg_quality=None)
     fvd_still = compute_fvd(source, source, still, extractor, cache_dir=tmp_path)  # real stats now come from the cache
     print(f"FVD self (same clips) = {fvd_same.mean:.4f}; FVD vs still frames = {fvd_still.mean:.2f}")
-    assert fvd_same.num_real == fvd_same.num_fake == 12
+    assert fvd_same.num_real == fvd_same.num_fake == 8
     assert abs(fvd_same.mean) < 1e-2
     assert fvd_still.mean > 50.0
     assert len(list((tmp_path / "fvd_stats").iterdir())) == 1  # second run reused the cached real statistics
@@ -76,7 +77,7 @@ def test_cache_key_names_every_real_side_parameter(prepared: Path, i3d) -> None:
 def test_repeats_give_spread_and_jpeg75_moves_fvd(prepared: Path, i3d) -> None:
     source = open_video_source(prepared)
     extractor = I3DFeatureExtractor(i3d, progress=False)
-    proto = FVDProtocol(num_videos=12, num_frames=16, fake_selection="random_offset", fake_jpeg_quality=95)
+    proto = FVDProtocol(num_videos=8, num_frames=16, fake_selection="random_offset", fake_jpeg_quality=95)
     rep = compute_fvd(source, source, proto, extractor, repeats=2)
     q75 = compute_fvd(source, source, FVDProtocol(**{**proto.__dict__, "fake_jpeg_quality": 75}), extractor)
     assert len(rep.values) == 2 and np.isfinite(rep.std)
