@@ -74,21 +74,29 @@ def write_results(out_dir: Path, results: dict[str, dict], context: dict[str, An
 
 
 def log_to_mlflow(checkpoint: str | None, results: dict[str, dict]) -> bool:
-    """Log values to the MLflow run recorded in the checkpoint's run directory, if there is one."""
+    """Log values to the MLflow run recorded (``mlflow_run.json``) in the checkpoint's run directory, if any.
+
+    The numbers are already in metric-<name>.jsonl, so an unreachable tracking server only costs a warning.
+    """
     if checkpoint is None:
         return False
     from stylegan_v.tracking.records import read_run_file
 
     for run_dir in (Path(checkpoint).parent, Path(checkpoint).parent.parent):
         record = read_run_file(run_dir)
-        if record is not None:
+        if record is None:
+            continue
+        try:
             import mlflow
 
             client = mlflow.tracking.MlflowClient(tracking_uri=record["tracking_uri"])
             for name, res in results.items():
                 if res.get("status") == "ok":
                     client.log_metric(record["run_id"], f"metrics/{name}", float(res["value"]))
-            return True
+        except Exception as err:  # noqa: BLE001 - any MLflow/network failure; results are on disk already
+            log.warning("could not log to MLflow run %s at %s: %s", record["run_id"], record["tracking_uri"], err)
+            return False
+        return True
     return False
 
 

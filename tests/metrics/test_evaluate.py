@@ -83,3 +83,79 @@ def test_evaluate_run_writes_results_and_reports_missing_weights(tmp_path: Path,
     lines = (out / "metric-fvd256_16f.jsonl").read_text().splitlines()
     assert len(lines) == 2
     assert json.loads(lines[1])["results"]["fvd256_16f"]["value"] == pytest.approx(fvd["value"], rel=1e-6)
+
+
+GENERATOR_MODULE = '''
+import numpy as np
+
+
+def load(checkpoint, device):
+    """A stand-in generator loader: smooth random videos, from t = 0 (the training room plugs in the real one)."""
+    def generate(num_videos, num_frames, seed):
+        rng = np.random.default_rng(seed)
+        for _ in range(num_videos):
+            base = rng.integers(0, 255, size=(1, 8, 8, 3)).repeat(8, 1).repeat(8, 2)
+            drift = np.arange(num_frames)[:, None, None, None] * 3
+            yield ((base + drift) % 256).astype(np.uint8)
+    return generate
+'''
+
+
+def _metrics_override() -> str:
+    """`metrics=cpu` once the root defaults list the group, `+metrics=cpu` before that."""
+    import yaml
+
+    defaults = yaml.safe_load((REPO / "conf" / "config.yaml").read_text())["defaults"]
+    listed = any(isinstance(d, dict) and "metrics" in d for d in defaults)
+    return "metrics=cpu" if listed else "+metrics=cpu"
+
+
+def test_cli_with_generator_loader_writes_next_to_checkpoint(tmp_path: Path, sample_video_bytes, i3d, cache_dir: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "fake_gen_mod.py").write_text(GENERATOR_MODULE)
+    real = tmp_path / "real"
+    real.mkdir()
+    for name in ("carphone_pristine.mp4", "carphone_distorted.mp4"):
+        (real / name).write_bytes(sample_video_bytes[name])
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "snapshot.pt").write_bytes(b"")
+    weights_dir = tmp_path / "cache"
+    (weights_dir / "weights").mkdir(parents=True)
+    (weights_dir / "weights" / "i3d_kinetics400_af5c50f0df57.pt").symlink_to((cache_dir / "weights" / "i3d_kinetics400_af5c50f0df57.pt").resolve())
+    env = {k: v for k, v in os.environ.items() if k not in ("STYLEGAN_V_C3D_WEIGHTS", "STYLEGAN_V_INCEPTION_WEIGHTS")}
+    env["PYTHONPATH"] = str(tmp_path)
+    cmd = [sys.executable, "-m", "stylegan_v.evaluate", _metrics_override(), f"metrics.real={real}",
+           f"metrics.checkpoint={run_dir / 'snapshot.pt'}", "metrics.generator_loader=fake_gen_mod:load",
+           "metrics.num_videos=2", "metrics.names=[fvd256_16f,isv2048_ucf]", "metrics.progress=false",
+           f"paths.cache_dir={weights_dir}", f"hydra.run.dir={tmp_path / 'hydra'}"]
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    saved = json.loads((run_dir / "metrics.json").read_text())
+    assert saved["checkpoint"] == str(run_dir / "snapshot.pt")
+    assert saved["results"]["fvd256_16f"]["status"] == "ok" and saved["results"]["fvd256_16f"]["value"] > 0
+    assert saved["results"]["isv2048_ucf"]["status"] == "unavailable"
+    assert "c3d_ucf101.pth" in saved["results"]["isv2048_ucf"]["message"]
+    assert (run_dir / "metric-fvd256_16f.jsonl").exists() and (run_dir / "metric-isv2048_ucf.jsonl").exists()
+
+
+@pytest.mark.slow  # MLflow's sqlite store runs its migrations on creation
+def test_results_reach_the_checkpoints_mlflow_run(tmp_path: Path) -> None:
+    import mlflow
+
+    from stylegan_v.evaluate import log_to_mlflow
+    from stylegan_v.tracking.records import RUN_FILE
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = mlflow.tracking.MlflowClient(tracking_uri=uri)
+    run = client.create_run(client.create_experiment("eval"))
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / RUN_FILE).write_text(json.dumps({"run_id": run.info.run_id, "experiment_id": run.info.experiment_id, "tracking_uri": uri}))
+    results = {"fvd256_16f": {"status": "ok", "value": 123.5}, "isv2048_ucf": {"status": "unavailable", "value": None}}
+    assert log_to_mlflow(str(run_dir / "snapshot.pt"), results)
+    metrics = client.get_run(run.info.run_id).data.metrics
+    assert metrics == {"metrics/fvd256_16f": 123.5}
