@@ -39,7 +39,7 @@ class MetricsConfig:
     max_real_frames: Optional[int] = None  # FID real side: null = all real frames (paper)
     is_splits: int = 10  # Inception Score splits
     batch_size: int = 2  # clips per detector forward
-    device: str = "cpu"
+    device: str = "auto"  # auto = cuda when available, else cpu; or any torch device string
     progress: bool = True  # tqdm bars during feature extraction
     # Detector weights that no reachable registry has (path, else env var, else <cache_dir>/weights/<file>):
     inception_weights: Optional[str] = None  # pt_inception-2015-12-05-6726825d.pth
@@ -67,6 +67,11 @@ class MetricsConfig:
         _require(self.fake is None or self.checkpoint is None, "fake", "and metrics.checkpoint are exclusive", (self.fake, self.checkpoint))
         _require(self.checkpoint is None or bool(self.generator_loader), "generator_loader", "is required with metrics.checkpoint", self.generator_loader)
         from stylegan_v.metrics.registry import METRICS  # late: the registry imports torch-heavy modules
+
+        if self.device == "auto":
+            import torch
+
+            self.device = "cuda" if torch.cuda.is_available() else "cpu"
 
         unknown = [n for n in self.names if n not in METRICS]
         _require(not unknown, "names", f"has unknown metrics {unknown}; valid: {', '.join(METRICS)}", self.names)
