@@ -69,3 +69,17 @@ def test_matches_jax_reference_on_real_clips(i3d, sample_video_bytes) -> None:
         assert diff < 1e-3, f"{entry['video']}: max |logit difference| {diff:.2e} vs the JAX reference"
         assert int(np.argmax(logits)) == int(np.argmax(entry["logits"]))
     print(f"largest |logit difference| vs JAX: {worst:.3e}")
+
+
+def test_weights_unpickler_accepts_numpy_only() -> None:
+    import collections
+    import io
+    import pickle
+
+    from stylegan_v.metrics.i3d_weights import _NumpyOnlyUnpickler
+
+    arrays = {"params": {"w": np.arange(6, dtype=np.float32).reshape(2, 3)}}
+    loaded = _NumpyOnlyUnpickler(io.BytesIO(pickle.dumps(arrays))).load()
+    np.testing.assert_array_equal(loaded["params"]["w"], arrays["params"]["w"])
+    with pytest.raises(pickle.UnpicklingError, match="refusing"):
+        _NumpyOnlyUnpickler(io.BytesIO(pickle.dumps(collections.OrderedDict(a=1)))).load()
