@@ -10,7 +10,7 @@ Files in a run directory (all written by rank 0 only):
 - ``mlflow_run.json``: ``{"run_id", "experiment_id", "tracking_uri"}``, written atomically when the run is
   created; a requeued or resumed job reopens this run instead of creating another.
 - ``mlflow_offline.jsonl``: records not yet in MLflow; ``mlflow_offline.synced`` holds the byte offset up to
-  which they have been applied.
+  which they have been applied; ``mlflow_offline.lock`` serialises replays (the reopening job vs a manual sync).
 - ``metrics.jsonl``: every metric point, append-only, independent of MLflow.
 """
 

@@ -49,7 +49,7 @@ def sync(run_dir: str | os.PathLike[str], uri: str | None = None, cfg: TrackingC
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m stylegan_v.tracking.sync", description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path, nargs="+", help="training run directories to sync")
     parser.add_argument("--tracking-uri", default=None,
                         help="MLflow store; default: the run's own (mlflow_run.json), else $MLFLOW_TRACKING_URI")
