@@ -17,7 +17,7 @@ from stylegan_v import prepare
 from stylegan_v.configs import register_configs, validate
 from stylegan_v.data.video_dataset import resolve_dataset_path
 from stylegan_v.launch.config import SlurmClusterConfig
-from stylegan_v.launch.submit import submit
+from stylegan_v.launch.submit import rank0_result, submit
 from stylegan_v.training.job import TrainJob, resolved_yaml, run_dir_of
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         log.info("queued job %s; follow it with `squeue -j %s` and `sacct -j %s`", job.job_id, job.job_id,
                  job.job_id)
         return {"status": "queued", "job_id": job.job_id, "run_dir": str(run_dir)}
-    result = job.result()
+    result = rank0_result(job)
     log.info("training %s: %s", result["status"], result)
     return {**result, "job_id": job.job_id}
 

@@ -52,8 +52,7 @@ register_configs()
 def main(cfg: DictConfig) -> None:
     cluster = validate(cfg).cluster
     job = submit(allreduce, cluster=cluster, name="probe")
-    results = job.results() if hasattr(job, "results") else [job.result()]
-    for result in results:
+    for result in job.results():
         print(json.dumps(result))
 
 

@@ -52,6 +52,14 @@ class InProcessJob(Generic[R]):
             raise self._error
         return self._result  # type: ignore[return-value]
 
+    def results(self) -> list[R]:
+        return [self.result()]
+
+
+def rank0_result(job: submitit.Job[R] | InProcessJob[R]) -> R:
+    """Wait for the job and return rank 0's value (a multi-task submitit job has one result per rank)."""
+    return job.results()[0]
+
 
 def submission_folder(log_dir: str | Path, name: str) -> Path:
     """A new folder per submission: ``<log_dir>/<name>/<UTC time>-<random>``."""
@@ -105,8 +113,8 @@ def submit(fn: Callable[..., R], *args: Any, cluster: ClusterConfig, name: str =
     """Run ``fn(*args, **kwargs)`` on ``cluster``; returns at once for Slurm and local processes.
 
     ``fn`` must be importable by the worker (a module-level function or a picklable callable object);
-    with several ranks it runs once per rank and ``job.result()`` returns rank 0's value
-    (``job.results()`` all of them).
+    with several ranks it runs once per rank: :func:`rank0_result` waits and returns rank 0's value,
+    ``job.results()`` all of them.
     """
     if isinstance(cluster, LocalClusterConfig) and cluster.processes == 0:
         return InProcessJob(fn, *args, **kwargs)

@@ -1,0 +1,91 @@
+"""Training on the real local Slurm cluster: two nodes over gloo, requeue + resume, a dead rank ends the job."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from stylegan_v import train
+from stylegan_v.training import checkpoint
+from stylegan_v.training.job import run_dir_of
+
+pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm_cluster")]
+
+SLURM = ("cluster=slurm", "cluster.nodes=2", "cluster.tasks_per_node=1", "cluster.timeout_min=15",
+         "cluster.signal_delay_s=60", "training.dist_timeout_s=60")
+
+
+def _sacct_states(job_id: str) -> list[str]:
+    """States of every segment of the job (-D lists the requeued ones too), oldest first."""
+    out = subprocess.run(["sacct", "-j", job_id, "-X", "-D", "-n", "-P", "-o", "State"], capture_output=True,
+                         text=True, timeout=30).stdout
+    return [line.strip() for line in out.splitlines() if line.strip()]
+
+
+def _wait_for(predicate, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(1)
+
+
+def _rank_pids(job_id: str, rank: int) -> list[int]:
+    """PIDs of the Python processes of one rank of a job (all 'nodes' share this host)."""
+    pids = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            env = dict(item.split("=", 1) for item in environ.read_bytes().decode(errors="replace").split("\0")
+                       if "=" in item)
+            cmdline = (environ.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if (env.get("SLURM_JOB_ID") == job_id and env.get("SLURM_PROCID") == str(rank)
+                and b"submitit" in cmdline and b"python" in cmdline):
+            pids.append(int(environ.parent.name))
+    return pids
+
+
+def test_two_node_smoke_trains_and_checkpoints(tiny_cfg) -> None:
+    cfg = tiny_cfg(*SLURM, "training.max_steps=4")
+    result = train.run(cfg)
+    assert result["status"] == "finished" and result["step"] == 4
+    path, state = checkpoint.load_latest(run_dir_of(cfg))
+    assert state["progress"]["step"] == 4 and len(state["rng"]) == 2, "RNG states of both ranks are saved"
+    _wait_for(lambda: _sacct_states(result["job_id"]) == ["COMPLETED"], 60, "sacct to record COMPLETED")
+
+
+def test_usr2_checkpoints_requeues_and_resumes(tiny_cfg) -> None:
+    cfg = tiny_cfg(*SLURM, "training.max_steps=12", "cluster.wait=false")
+    queued = train.run(cfg)
+    job_id, run_dir = queued["job_id"], Path(queued["run_dir"])
+    log_dir = Path(cfg.cluster.log_dir)
+    # Wait until the first segment is training (its first tick is logged), then send Slurm's warning signal.
+    _wait_for(lambda: any("tick 1 " in p.read_text(errors="replace") for p in log_dir.rglob(f"{job_id}_0_log.err")),
+              240, "the first tick")
+    subprocess.run(["scancel", "--signal=USR2", job_id], check=True, timeout=30)
+    _wait_for(lambda: _sacct_states(job_id)[-1:] == ["COMPLETED"] and len(_sacct_states(job_id)) >= 2, 420,
+              "the requeued segment to finish")
+    assert _sacct_states(job_id)[0] == "REQUEUED"
+    logs = "".join(p.read_text(errors="replace") for p in log_dir.rglob(f"{job_id}_0_log.err"))
+    assert "resumed from" in logs, "the second segment must resume from the checkpoint"
+    _, state = checkpoint.load_latest(run_dir)
+    assert state["progress"]["step"] == 12
+
+
+def test_killing_one_rank_ends_the_job(tiny_cfg) -> None:
+    cfg = tiny_cfg(*SLURM, "training.max_steps=100000", "cluster.wait=false", "training.dist_timeout_s=30")
+    job_id = train.run(cfg)["job_id"]
+    _wait_for(lambda: bool(_rank_pids(job_id, 1)) and bool(_rank_pids(job_id, 0)), 240, "both ranks to start")
+    time.sleep(5)  # let them enter the training loop
+    killed_at = time.monotonic()
+    for pid in _rank_pids(job_id, 1):
+        os.kill(pid, signal.SIGKILL)
+    _wait_for(lambda: bool(_sacct_states(job_id)) and _sacct_states(job_id)[-1] not in ("RUNNING", "PENDING"),
+              150, "the job to end")
+    assert time.monotonic() - killed_at < 120
+    assert _sacct_states(job_id)[-1] in ("FAILED", "CANCELLED", "NODE_FAIL")
