@@ -8,7 +8,9 @@ from its manifest so this stage does not import ``stylegan_v.data``.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import zipfile
 from pathlib import Path
 from typing import Protocol, Sequence
 
@@ -146,12 +148,55 @@ class VideoFileFolder:
         return self._video(index)[np.asarray(frame_indices)]
 
 
+class ZipFrameVideos:
+    """A prepared dataset packed as a zip of the folder's contents (``dataset.json`` at the zip root)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._zip = zipfile.ZipFile(self.path)
+        meta = json.loads(self._zip.read("dataset.json"))
+        self.names = [v["name"] for v in meta["videos"]]
+        self.lossy_stored = meta.get("image_format", "jpg") == "jpg"
+        members: dict[str, list[str]] = {n: [] for n in self.names}
+        for info in self._zip.infolist():
+            folder, _, file = info.filename.rpartition("/")
+            if folder in members and Path(file).suffix.lower() in IMAGE_SUFFIXES:
+                members[folder].append(info.filename)
+        self.frames = [sorted(members[n]) for n in self.names]
+        if meta.get("content_hash"):
+            self.content_hash = str(meta["content_hash"])
+        else:
+            h = hashlib.sha256()
+            for files in self.frames:
+                for f in files:
+                    h.update(f.encode())
+                    h.update(self._zip.read(f))
+            self.content_hash = h.hexdigest()
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def num_frames(self, index: int) -> int:
+        return len(self.frames[index])
+
+    def read(self, index: int, frame_indices: np.ndarray) -> np.ndarray:
+        out = []
+        for i in frame_indices:
+            with Image.open(io.BytesIO(self._zip.read(self.frames[index][int(i)]))) as img:
+                out.append(np.asarray(img.convert("RGB")))
+        return np.stack(out)
+
+
 def open_video_source(path: str | Path) -> VideoSource:
-    """A prepared dataset / frame-folder tree, or a folder of video files; fails naming what it expected."""
+    """A prepared dataset (folder, or ``<name>.zip`` beside where the folder would be), a frame-folder tree, or
+    a folder of video files; fails naming what it expected."""
     root = Path(path)
+    if root.suffix == ".zip" and root.is_file():
+        return ZipFrameVideos(root)
+    if not root.exists() and root.with_name(root.name + ".zip").is_file():
+        return ZipFrameVideos(root.with_name(root.name + ".zip"))
     if not root.is_dir():
-        raise FileNotFoundError(f"video source {root} is not a directory")
+        raise FileNotFoundError(f"video source {root} is neither a folder nor a prepared-dataset zip")
     if (root / "dataset.json").exists() or any(p.is_dir() for p in root.iterdir()):
         return FrameFolderVideos(root)
     return VideoFileFolder(root)
-
