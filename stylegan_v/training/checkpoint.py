@@ -101,3 +101,29 @@ def prune(run_dir: Path, keep: int) -> list[Path]:
     for path in candidates:
         path.unlink(missing_ok=True)
     return candidates
+
+
+def resolve(path: str | Path) -> Path:
+    """A checkpoint file, or a run directory (its best checkpoint if recorded, else the newest)."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    if path.is_dir():
+        record = best(path)
+        if record is not None and (checkpoint_dir(path) / record["path"]).exists():
+            return checkpoint_dir(path) / record["path"]
+        found = list_checkpoints(path)
+        if found:
+            return found[-1]
+    raise FileNotFoundError(f"no checkpoint at {path} (give a checkpoint-*.pt file or a run directory)")
+
+
+def load_generator(path: str | Path, device: torch.device | str = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
+    """G_ema of a checkpoint, in eval mode, and the resolved config it was trained with."""
+    from stylegan_v.models.registry import build_models  # here, so that reading files needs no model code
+
+    state = load(resolve(path))
+    cfg = state["config"]
+    G, _ = build_models(cfg["model"], int(cfg["dataset"]["resolution"]), int(cfg["dataset"]["sampling"]["num_frames"]))
+    G.load_state_dict(state["G_ema"])
+    return G.eval().requires_grad_(False).to(device), cfg

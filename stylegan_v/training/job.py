@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import logging
 import signal
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import submitit
 from omegaconf import DictConfig, OmegaConf
 
+from stylegan_v.launch.allocator import keep_freed_memory
 from stylegan_v.launch.distributed import distributed
+from stylegan_v.tracking.config import TrackingConfig
+from stylegan_v.tracking.run import RunTracker
 from stylegan_v.training.loop import Trainer
 from stylegan_v.training.rundir import run_dir as derive_run_dir
 
@@ -29,6 +33,19 @@ log = logging.getLogger(__name__)
 def resolved_yaml(cfg: DictConfig) -> str:
     """The config a job carries: resolved (no interpolations left to resolve on another machine)."""
     return OmegaConf.to_yaml(OmegaConf.create(OmegaConf.to_container(cfg, resolve=True)))
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+    except OSError:
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 else "unknown"
+
+
+# How a segment ends, as the MLflow run should record it.
+CLOSE_STATUS = {("finished", None): "FINISHED", ("interrupted", signal.SIGUSR2): "REQUEUED",
+                ("interrupted", signal.SIGTERM): "KILLED"}
 
 
 def run_dir_of(cfg: DictConfig) -> Path:
@@ -42,14 +59,28 @@ class TrainJob(submitit.helpers.Checkpointable):
         logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] %(message)s")
         cfg = OmegaConf.create(config_yaml)
         run_dir = run_dir_of(cfg)
+        tracking = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TrackingConfig), cfg.tracking))
         with distributed(timeout_s=float(cfg.training.dist_timeout_s)) as env:
+            if env.device.type == "cpu":
+                keep_freed_memory()  # see launch/allocator.py: big CPU steps are dominated by page faults
             if env.is_main:
                 run_dir.mkdir(parents=True, exist_ok=True)
                 (run_dir / "config.yaml").write_text(config_yaml)
-            trainer = Trainer(cfg, run_dir, env)
-            status = trainer.run()
+            tracker = RunTracker.open(run_dir, tracking, run_name=run_dir.name,
+                                      params=OmegaConf.to_container(cfg, resolve=True),
+                                      tags={"git_commit": git_commit(), "experiment": cfg.experiment_name},
+                                      parent_run_id=cfg.get("sweep", {}).get("parent_run_id"), is_main=env.is_main)
+            try:
+                trainer = Trainer(cfg, run_dir, env, tracker)
+                tracker.set_tags({"dataset_hash": trainer.videos.content_hash})
+                status = trainer.run()
+            except BaseException:
+                tracker.close("FAILED")
+                raise
+            tracker.close(CLOSE_STATUS[status, trainer.stop_signal])
             summary = {"status": status, "run_dir": str(run_dir), "kimg": trainer.progress.kimg,
-                       "step": trainer.progress.step, "rank": env.rank}
+                       "step": trainer.progress.step, "rank": env.rank, "mlflow_run_id": tracker.run_id,
+                       **trainer.cost.totals()}
         if status == "interrupted" and trainer.stop_signal == signal.SIGUSR2:
             self._requeue_through_submitit(env.is_main)
         return summary

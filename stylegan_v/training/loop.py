@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import itertools
 import logging
+import os
 import random
 import resource
 import signal
@@ -24,7 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
@@ -39,6 +40,9 @@ from stylegan_v.data.sampling import ClipDataset, VideoFirstSampler, worker_init
 from stylegan_v.data.video_dataset import VideoDataset
 from stylegan_v.launch.distributed import DistributedEnv
 from stylegan_v.models.registry import build_models
+from stylegan_v.tracking.config import TrackingConfig
+from stylegan_v.tracking.cost import CostMeter, cost_metrics
+from stylegan_v.tracking.run import NullTracker
 from stylegan_v.training import checkpoint
 from stylegan_v.training.config import TrainingConfig
 from stylegan_v.training.loss import VideoGANLoss
@@ -49,21 +53,6 @@ STOP_SIGNALS = (signal.SIGUSR2, signal.SIGTERM, signal.SIGINT)
 # What a signal asks for, by priority (ranks agree on the highest): USR2 = checkpoint and requeue
 # (Slurm's time-limit warning, preemption); TERM/INT = checkpoint and stop (scancel, Ctrl-C).
 STOP_PRIORITY = {signal.SIGUSR2: 1, signal.SIGTERM: 2, signal.SIGINT: 2}
-
-
-class Tracker(Protocol):
-    """What the loop needs from experiment tracking (MLflow on rank 0, nothing elsewhere)."""
-
-    def log_metrics(self, metrics: dict[str, float], step: int) -> None: ...
-    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None: ...
-
-
-class NullTracker:
-    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
-        pass
-
-    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
-        pass
 
 
 @dataclass
@@ -123,12 +112,12 @@ class Trainer:
     """One training run on this rank. ``run()`` returns ``"finished"`` or ``"interrupted"``."""
 
     def __init__(self, cfg: DictConfig, run_dir: Path, env: DistributedEnv,
-                 tracker: Tracker | None = None) -> None:
+                 tracker: NullTracker | None = None) -> None:
         self.cfg, self.run_dir, self.env = cfg, Path(run_dir), env
         # The job carries plain resolved YAML; re-apply the schema (types and range checks).
         self.tcfg: TrainingConfig = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TrainingConfig),
                                                                         cfg.training))
-        self.tracker: Tracker = tracker or NullTracker()
+        self.tracker = tracker or NullTracker(TrackingConfig())
         self.device = _resolve_device(self.tcfg.device)
         self.stop_priority = 0  # 0 = keep going; see STOP_PRIORITY
         self.stop_signal: signal.Signals | None = None  # the signal all ranks agreed on, once stopped
@@ -159,6 +148,12 @@ class Trainer:
         self.progress = Progress()
         self.videos = VideoDataset(Path(cfg.paths.data_dir) / cfg.dataset.name)
         resumed = self._resume()
+        # Cost: segments accumulate across requeues inside the checkpoint (Progress.extra["cost"]).
+        self.cost = CostMeter()
+        if "cost" in self.progress.extra:
+            self.cost.load_state_dict(self.progress.extra["cost"])
+        self.cost.start_segment(devices=env.world_size, device_kind=self.device.type,
+                                job_id=os.environ.get("SLURM_JOB_ID"))
         # Different streams per rank from here on (z, fake times, augmentation, data).
         if not resumed:
             torch.manual_seed(cfg.seed * 1_000_003 + env.rank)
@@ -175,7 +170,7 @@ class Trainer:
             "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
             "augment_p": float(self.augment.p) if self.augment is not None else 0.0,
             "progress": {"step": self.progress.step, "nimg": self.progress.nimg, "tick": self.progress.tick,
-                         "extra": self.progress.extra},
+                         "extra": {**self.progress.extra, "cost": self.cost.state_dict()}},
             "config": OmegaConf.to_container(self.cfg, resolve=True),
         }
 
@@ -413,14 +408,19 @@ class Trainer:
                      self.progress.tick, self.progress.kimg, self.progress.step, means["timing/sec_per_kimg"],
                      means.get("loss/G", float("nan")), means.get("loss/D", float("nan")), means["augment/p"],
                      means["resources/peak_memory_mb"])
-            self.tracker.log_metrics(means, step=int(self.progress.kimg))
+            if self.progress.tick % self.tracker.cfg.log_every_ticks == 0:
+                means.update(cost_metrics(self.cost, with_sacct=False))
+                self.tracker.log_metrics(means, step=self.tracker.step_for(self.progress.nimg))
 
     def snapshot(self) -> None:
-        """Checkpoint, sample grid, (later) snapshot metrics."""
+        """Checkpoint, sample grid, and the cost so far with Slurm's own figure beside ours."""
         path = self.save_checkpoint()
         if self.env.is_main and path is not None:
             grid = self.save_sample_grid()
-            self.tracker.log_artifact(grid, "samples")
+            if self.tracker.cfg.artifacts:
+                self.tracker.log_artifact(grid, "samples")
+            self.tracker.log_metrics(cost_metrics(self.cost, with_sacct=True),
+                                     step=self.tracker.step_for(self.progress.nimg))
 
     def save_sample_grid(self) -> Path:
         """Rows are videos (fixed z), columns are frames t = 0, 2, 4, ... of G_ema."""

@@ -28,7 +28,8 @@ def tiny_cfg(compose, tiny_data, tmp_path):
     """Compose the tiny config (extra overrides allowed) with data prepared once per session."""
 
     def _cfg(*overrides: str) -> DictConfig:
-        cfg = compose(*TINY, f"paths.data_dir={tiny_data}", f"paths.runs_dir={tmp_path / 'runs'}", *overrides)
+        cfg = compose(*TINY, f"paths.data_dir={tiny_data}", f"paths.runs_dir={tmp_path / 'runs'}",
+                      f"tracking.tracking_uri=sqlite:///{tmp_path / 'mlflow.db'}", *overrides)
         if not (tiny_data / cfg.dataset.name / "dataset.json").exists():
             prepare.run(cfg)
         return cfg

@@ -50,6 +50,14 @@ def _rank_pids(job_id: str, rank: int) -> list[int]:
     return pids
 
 
+def _mlflow_runs(cfg):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(cfg.tracking.tracking_uri)
+    experiment = client.get_experiment_by_name(cfg.tracking.experiment)
+    return client, client.search_runs([experiment.experiment_id])
+
+
 def test_two_node_smoke_trains_and_checkpoints(tiny_cfg) -> None:
     cfg = tiny_cfg(*SLURM, "training.max_steps=4")
     result = train.run(cfg)
@@ -57,6 +65,12 @@ def test_two_node_smoke_trains_and_checkpoints(tiny_cfg) -> None:
     path, state = checkpoint.load_latest(run_dir_of(cfg))
     assert state["progress"]["step"] == 4 and len(state["rng"]) == 2, "RNG states of both ranks are saved"
     _wait_for(lambda: _sacct_states(result["job_id"]) == ["COMPLETED"], 60, "sacct to record COMPLETED")
+    client, runs = _mlflow_runs(cfg)
+    assert len(runs) == 1 and runs[0].info.status == "FINISHED"
+    metrics, tags = runs[0].data.metrics, runs[0].data.tags
+    assert metrics["cost/gpu_days"] == 0 and metrics["cost/device_days"] > 0, "a CPU run costs device-days"
+    assert metrics["cost/sacct_device_days"] > 0, "Slurm's own figure is logged beside ours"
+    assert tags["slurm.job_ids"] == result["job_id"] and tags["git_commit"]
 
 
 def test_usr2_checkpoints_requeues_and_resumes(tiny_cfg) -> None:
@@ -75,6 +89,17 @@ def test_usr2_checkpoints_requeues_and_resumes(tiny_cfg) -> None:
     assert "resumed from" in logs, "the second segment must resume from the checkpoint"
     _, state = checkpoint.load_latest(run_dir)
     assert state["progress"]["step"] == 12
+    segments = state["progress"]["extra"]["cost"]["segments"]
+    assert len(segments) == 2, "the cost meter spans both job segments"
+    client, runs = _mlflow_runs(cfg)
+    assert len(runs) == 1, "the requeued segment continues the same MLflow run"
+    run = runs[0]
+    steps = [m.step for m in client.get_metric_history(run.info.run_id, "loss/G")]
+    assert steps == sorted(set(steps)), f"metric steps repeat or go back: {steps}"
+    assert steps[-1] == 12 * cfg.training.batch_size, "the last tick of the second segment is logged"
+    ours = sum(seg["seconds"] * seg["devices"] for seg in segments) / 86400
+    assert run.data.metrics["cost/device_days"] >= ours * 0.99
+    assert run.data.metrics["cost/sacct_device_days"] > 0
 
 
 def test_killing_one_rank_ends_the_job(tiny_cfg) -> None:

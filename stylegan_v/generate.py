@@ -1,0 +1,99 @@
+"""``python -m stylegan_v.generate checkpoint=… num_frames=… fps=… out=…``: stream videos of any length to mp4.
+
+G is a function of (z, real-valued t), so any frame count, frame rate and start time works: frames are
+produced ``chunk`` at a time and written straight to the file, so memory does not grow with the length.
+Several videos are tiled side by side: independent ones, one content code with several motions
+(``mode=same_content``), or one motion with several content codes (``mode=same_motion``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import hydra
+import torch
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+from tqdm import tqdm
+
+from stylegan_v.data.encode import Mp4Writer
+from stylegan_v.models.generator import time_chunks
+from stylegan_v.models.noise import seed_from_z
+from stylegan_v.training.checkpoint import load_generator, resolve
+
+log = logging.getLogger(__name__)
+MODES = ("independent", "same_content", "same_motion")
+
+
+@dataclass
+class GenerateConfig:
+    checkpoint: str = MISSING  # checkpoint-*.pt, or a run directory (its best, else newest, checkpoint)
+    out: str = "generated.mp4"  # mp4 path
+    num_frames: int = 128  # frames per video
+    fps: float | None = None  # output frame rate; None = the training data's; higher = finer time steps
+    start: float = 0.0  # time of the first frame, in training frames
+    num_videos: int = 1  # videos tiled side by side
+    mode: str = "independent"  # "independent", "same_content" (one z, several motions), "same_motion"
+    seed: int = 0
+    truncation_psi: float = 1.0  # 1 = no truncation
+    chunk: int = 16  # frames per forward pass: memory depends on this, not on num_frames
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        for key in ("num_frames", "num_videos", "chunk"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
+        if self.fps is not None and self.fps <= 0:
+            raise ValueError(f"fps must be > 0 or null, got {self.fps}")
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+
+
+def _codes(cfg: GenerateConfig, z_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Content codes z [N, z_dim] and motion seeds [N] for the chosen mode."""
+    gen = torch.Generator().manual_seed(cfg.seed)
+    z = torch.randn(cfg.num_videos, z_dim, generator=gen)
+    motion = seed_from_z(z)
+    if cfg.mode == "same_content":
+        z = z[:1].expand(cfg.num_videos, -1)
+    elif cfg.mode == "same_motion":
+        motion = motion[:1].expand(cfg.num_videos)
+    elif cfg.mode != "independent":
+        raise ValueError(cfg.mode)
+    return z, motion
+
+
+def run(cfg: GenerateConfig) -> dict[str, Any]:
+    device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
+                          ("cpu" if cfg.device == "auto" else cfg.device))
+    G, train_cfg = load_generator(cfg.checkpoint, device)
+    data_fps = float(train_cfg["dataset"].get("fps") or 25.0)
+    fps = cfg.fps or data_fps
+    step = data_fps / fps  # training frames per output frame
+    z, motion = _codes(cfg, G.z_dim)
+    z, motion = z.to(device), motion.to(device)
+    out = Path(cfg.out)
+    with Mp4Writer(out, fps) as writer, torch.no_grad():
+        for t in tqdm(time_chunks(cfg.num_videos, cfg.num_frames, cfg.chunk, cfg.start, step, device),
+                      total=-(-cfg.num_frames // cfg.chunk), unit="chunk", desc=f"generate {out.name}"):
+            video = G(z, t, motion_seed=motion, truncation_psi=cfg.truncation_psi)  # [N, T, 3, H, W]
+            frames = ((video.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+            N, T, C, H, W = frames.shape
+            writer.write(frames.permute(1, 3, 0, 4, 2).reshape(T, H, N * W, C).cpu().numpy())  # videos side by side
+    log.info("wrote %s: %d frames at %.3g fps from %s", out, writer.frames_written, fps, resolve(cfg.checkpoint))
+    return {"out": str(out), "frames": writer.frames_written, "fps": fps}
+
+
+ConfigStore.instance().store(name="generate_schema", node=GenerateConfig)
+
+
+@hydra.main(config_path="../conf", config_name="generate", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    run(OmegaConf.to_object(cfg))
+
+
+if __name__ == "__main__":
+    main()
