@@ -47,6 +47,7 @@ class RootConfig:
     metrics: Any = None
     training: Any = None
     tracking: Any = None
+    sweep: Any = None  # set by a sweep file (sweeps/): {name, point, parent_run_id}; None for single runs
 
 
 def register_configs() -> ConfigStore:

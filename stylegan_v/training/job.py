@@ -66,10 +66,13 @@ class TrainJob(submitit.helpers.Checkpointable):
             if env.is_main:
                 run_dir.mkdir(parents=True, exist_ok=True)
                 (run_dir / "config.yaml").write_text(config_yaml)
+            sweep = cfg.get("sweep") or {}  # set for the points of a sweep (sweeps/): name, point, parent run
+            tags = {"git_commit": git_commit(), "experiment": cfg.experiment_name,
+                    "sweep.name": sweep.get("name"), "sweep.point": sweep.get("point")}
             tracker = RunTracker.open(run_dir, tracking, run_name=run_dir.name,
                                       params=OmegaConf.to_container(cfg, resolve=True),
-                                      tags={"git_commit": git_commit(), "experiment": cfg.experiment_name},
-                                      parent_run_id=cfg.get("sweep", {}).get("parent_run_id"), is_main=env.is_main)
+                                      tags={k: v for k, v in tags.items() if v is not None},
+                                      parent_run_id=sweep.get("parent_run_id"), is_main=env.is_main)
             try:
                 trainer = Trainer(cfg, run_dir, env, tracker)
                 tracker.set_tags({"dataset_hash": trainer.videos.content_hash})

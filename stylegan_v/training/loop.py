@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 import logging
 import os
 import random
@@ -39,12 +40,16 @@ from stylegan_v.data.augment import AugmentPipe
 from stylegan_v.data.sampling import ClipDataset, VideoFirstSampler, worker_init_fn
 from stylegan_v.data.video_dataset import VideoDataset
 from stylegan_v.launch.distributed import DistributedEnv
+from stylegan_v.metrics.config import MetricsConfig
+from stylegan_v.metrics.registry import Detectors, run_metric
+from stylegan_v.metrics.video_source import open_video_source
 from stylegan_v.models.registry import build_models
 from stylegan_v.tracking.config import TrackingConfig
 from stylegan_v.tracking.cost import CostMeter, cost_metrics
 from stylegan_v.tracking.run import NullTracker
 from stylegan_v.training import checkpoint
 from stylegan_v.training.config import TrainingConfig
+from stylegan_v.training.fakes import video_generator
 from stylegan_v.training.loss import VideoGANLoss
 
 log = logging.getLogger(__name__)
@@ -413,14 +418,43 @@ class Trainer:
                 self.tracker.log_metrics(means, step=self.tracker.step_for(self.progress.nimg))
 
     def snapshot(self) -> None:
-        """Checkpoint, sample grid, and the cost so far with Slurm's own figure beside ours."""
+        """Checkpoint, sample grid, snapshot metrics (rank 0), and the cost with Slurm's own figure beside ours.
+
+        The other ranks wait at the next step's all-reduce, so a metric must finish within dist_timeout_s.
+        """
         path = self.save_checkpoint()
         if self.env.is_main and path is not None:
             grid = self.save_sample_grid()
             if self.tracker.cfg.artifacts:
                 self.tracker.log_artifact(grid, "samples")
-            self.tracker.log_metrics(cost_metrics(self.cost, with_sacct=True),
-                                     step=self.tracker.step_for(self.progress.nimg))
+            step = self.tracker.step_for(self.progress.nimg)
+            self.tracker.log_metrics(cost_metrics(self.cost, with_sacct=True), step=step)
+            for name, record in self.snapshot_metrics().items():
+                with open(self.run_dir / f"metric-{name}.jsonl", "a") as f:  # append-only, like the metrics room's
+                    f.write(json.dumps({"kimg": self.progress.kimg, "checkpoint": path.name, **record}) + "\n")
+                if record["status"] != "ok":
+                    continue
+                self.tracker.log_metrics({f"metrics/{name}": record["value"]}, step=step)
+                if name == self.tcfg.best_metric:
+                    checkpoint.update_best(self.run_dir, path, name, record["value"], self.progress.kimg)
+
+    def snapshot_metrics(self) -> dict[str, dict[str, Any]]:
+        """``training.metrics`` on G_ema against the training data, with the ``metrics`` group's protocol."""
+        if not self.tcfg.metrics:
+            return {}
+        mcfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(MetricsConfig), self.cfg.metrics))
+        if not hasattr(self, "_detectors"):
+            self._detectors = Detectors(mcfg, Path(self.cfg.paths.cache_dir))  # loads each detector once per run
+        real = open_video_source(Path(self.cfg.paths.data_dir) / self.cfg.dataset.name)
+        fake = video_generator(self.G_ema, self.device)
+        results = {}
+        for name in self.tcfg.metrics:
+            t0 = time.monotonic()
+            results[name] = {**run_metric(name, real, fake, mcfg, self._detectors, int(self.cfg.seed)),
+                             "seconds": round(time.monotonic() - t0, 2)}
+            log.info("kimg %.3f  %s = %s (%.0f s)", self.progress.kimg, name, results[name].get("value"),
+                     results[name]["seconds"])
+        return results
 
     def save_sample_grid(self) -> Path:
         """Rows are videos (fixed z), columns are frames t = 0, 2, 4, ... of G_ema."""

@@ -1,0 +1,39 @@
+"""A generator seen by the metrics: ``(num_videos, num_frames, seed) -> uint8 [T, H, W, 3]`` videos from t = 0.
+
+The metrics room defines that interface and never imports training code; this module adapts G_ema to it,
+for snapshot metrics inside the loop and for ``python -m stylegan_v.evaluate metrics.checkpoint=…``
+(``metrics.generator_loader=stylegan_v.training.fakes:from_checkpoint``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+from stylegan_v.training.checkpoint import load_generator
+
+
+def video_generator(G: nn.Module, device: torch.device | str, batch: int = 4):
+    """Wrap G as a metrics FakeGenerator: fixed seeds, frames 0 .. num_frames - 1, in batches of ``batch``."""
+
+    def generate(num_videos: int, num_frames: int, seed: int) -> Iterator[np.ndarray]:
+        gen = torch.Generator().manual_seed(seed)
+        t = torch.arange(num_frames, dtype=torch.float32)
+        for start in range(0, num_videos, batch):
+            n = min(batch, num_videos - start)
+            z = torch.randn(n, G.z_dim, generator=gen).to(device)
+            with torch.no_grad():
+                video = G(z, t[None].expand(n, -1).to(device))  # [n, T, 3, H, W]
+            frames = ((video.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+            yield from frames.permute(0, 1, 3, 4, 2).cpu().numpy()  # n x [T, H, W, 3]
+
+    return generate
+
+
+def from_checkpoint(checkpoint: str, device: str = "cpu"):
+    """The ``metrics.generator_loader`` for training checkpoints (a file or a run directory)."""
+    G, _ = load_generator(checkpoint, device)
+    return video_generator(G, device)
