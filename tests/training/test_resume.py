@@ -76,8 +76,7 @@ def test_run_dir_is_deterministic_and_ignores_where_it_runs(tiny_cfg) -> None:
 
 
 def test_a_signal_stops_at_a_step_boundary_with_a_checkpoint(tiny_cfg, tmp_path) -> None:
-    cfg = tiny_cfg()
-    cfg.training.max_steps = 1000
+    cfg = tiny_cfg("training.total_kimg=1000", "training.max_steps=1000")
     trainer = Trainer(cfg, tmp_path / "run", SINGLE)
     timer = threading.Timer(3.0, os.kill, (os.getpid(), signal.SIGUSR2))
     timer.start()
