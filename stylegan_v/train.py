@@ -3,11 +3,17 @@
 The config is validated here, on the login node, before anything is queued; the job then runs on
 ``cfg.cluster`` (this process, local DDP processes, or a multi-node Slurm job) through the launch layer.
 Re-running the same command resumes the same run (its directory is derived from the config).
+
+Sweeps (``-m +sweep=<name>``, see ``stylegan_v/launch/sweep.py``): each point runs through :func:`run`. With
+``cluster=slurm`` hydra-submitit-launcher has already made the point a Slurm job (one process per rank), so
+the training runs right here in that process instead of being submitted again; a USR2 then requeues the
+array element through the launcher's own ``checkpoint`` and the requeued point resumes from its run dir.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import hydra
@@ -17,6 +23,7 @@ from stylegan_v import prepare
 from stylegan_v.configs import register_configs, validate
 from stylegan_v.data.video_dataset import resolve_dataset_path
 from stylegan_v.launch.config import SlurmClusterConfig
+from stylegan_v.launch.sweep import attach_point, in_launcher_job, record_point, register_resolvers
 from stylegan_v.launch.submit import rank0_result, submit
 from stylegan_v.training.job import TrainJob, resolved_yaml, run_dir_of
 
@@ -24,8 +31,14 @@ log = logging.getLogger(__name__)
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
+    point_dir = attach_point(cfg)  # sweep points: the parent MLflow run's id; None for single runs
     cluster = validate(cfg).cluster
     run_dir = run_dir_of(cfg)
+    if point_dir is not None and os.environ.get("SLURM_PROCID", "0") == "0":
+        record_point(cfg, point_dir, run_dir)
+    if in_launcher_job():  # already the Slurm job of this point (the sweep callback prepared the data)
+        log.info("sweep point %s: training in this job, run directory %s", cfg.sweep.point, run_dir)
+        return TrainJob()(resolved_yaml(cfg))
     try:
         resolve_dataset_path(f"{cfg.paths.data_dir}/{cfg.dataset.name}")
     except FileNotFoundError:
@@ -43,6 +56,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
 
 register_configs()
+register_resolvers()
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
