@@ -1,0 +1,93 @@
+"""Build ``reports/``: tables (md, tex, csv), figures (png, pdf) and the README index, from MLflow + statistics."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from stylegan_v.models.config import MotionConfig
+from stylegan_v.reports import figures, paper_tables
+from stylegan_v.reports.config import ReportConfig
+from stylegan_v.reports.paper import PAPER_NUMBERS, PaperNumbers
+from stylegan_v.reports.runs import load_runs
+from stylegan_v.reports.tables import Table, to_markdown, write_table
+
+log = logging.getLogger(__name__)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
+
+
+def build_report(rcfg: ReportConfig) -> dict[str, Any]:
+    out = Path(rcfg.out_dir)
+    tables_dir, figures_dir = out / "tables", out / "figures"
+    for stale in (tables_dir, figures_dir):  # outputs of runs that are gone must not linger
+        if stale.is_dir():
+            shutil.rmtree(stale)
+    paper = PaperNumbers()
+    store = load_runs(rcfg.tracking_uri, rcfg.experiment)
+    stats_dir = Path(rcfg.stats_dir) if rcfg.stats_dir else None
+    stats = paper_tables.load_stats(stats_dir)
+    mcfg = MotionConfig()
+    tables: list[Table] = [
+        paper_tables.table4(paper, store),
+        paper_tables.table5(paper, store, rcfg.table5_dataset),
+        paper_tables.table6(paper, store, rcfg.table6_dataset),
+        paper_tables.table7(paper, stats, stats_dir),
+        paper_tables.figure9_cycles(paper, mcfg.omega_min, mcfg.omega_max, mcfg.random_xi, mcfg.random_seed,
+                                    mcfg.embed_dim // 2),
+        *paper_tables.ablation_tables(store, paper),
+        paper_tables.runs_table(store),
+    ]
+    table_files = {t.key: write_table(t, tables_dir) for t in tables}
+
+    fmts, dpi = list(rcfg.figure_formats), rcfg.dpi
+    fig9, cycles = figures.figure9(rcfg.fig9_frames, rcfg.fig9_code_distance, rcfg.fig9_seed)
+    figure_files = {"figure9": figures.save(fig9, figures_dir, "figure9", fmts, dpi),
+                    "figure10": figures.save(figures.figure10(stats, stats_dir), figures_dir, "figure10", fmts, dpi)}
+    runs = store.finished_training_runs()
+    figure_files["training_curves"] = figures.save(figures.training_curves(runs), figures_dir, "training_curves",
+                                                   fmts, dpi)
+    for run in list(reversed(runs))[: rcfg.max_sample_runs]:
+        grid = figures.newest_samples(run)
+        if grid is not None:
+            key = f"samples_{_slug(run.name)}"
+            figure_files[key] = figures.save(figures.samples_figure(run, grid), figures_dir, key, fmts, dpi)
+
+    readme = out / "README.md"
+    readme.write_text(_readme(tables, table_files, figure_files, store, stats_dir, stats, cycles), encoding="utf-8")
+    log.info("report: %d tables, %d figures from %d runs -> %s", len(tables), len(figure_files), len(runs), out)
+    return {"out_dir": str(out), "tables": {k: [str(p) for p in v] for k, v in table_files.items()},
+            "figures": {k: [str(p) for p in v] for k, v in figure_files.items()}, "num_runs": len(runs),
+            "runs_reason": store.reason, "cycle_lengths": cycles, "readme": str(readme)}
+
+
+def _readme(tables: list[Table], table_files: dict[str, list[Path]], figure_files: dict[str, list[Path]],
+            store: Any, stats_dir: Path | None, stats: dict, cycles: dict) -> str:
+    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    runs = store.finished_training_runs()
+    lines = ["# StyleGAN-V reproduction: report", "",
+             f"Generated at {now} by `python -m stylegan_v.report` from the MLflow store `{store.uri}`, "
+             f"experiment `{store.experiment}` ({len(runs)} training runs"
+             + (f"; {store.reason}" if store.reason else "") + f"), the dataset statistics in `{stats_dir}` "
+             f"({', '.join(sorted(stats)) or 'none'}) and the paper's numbers in "
+             f"`stylegan_v/reports/{PAPER_NUMBERS.name}`.", "",
+             "A dash with a reason marks a cell we have not measured; † marks a reduced protocol "
+             "(not comparable to the paper).", ""]
+    if runs:
+        lines += ["Runs: " + ", ".join(f"`{r.name}` ({r.short_id}, {r.status})" for r in runs), ""]
+    lines += ["## Figures", ""]
+    for key, paths in figure_files.items():
+        png = next((p for p in paths if p.suffix == ".png"), paths[0])
+        links = " · ".join(f"[{p.suffix[1:]}](figures/{p.name})" for p in paths)
+        lines += [f"### {key}", "", f"![{key}](figures/{png.name})", "", links, ""]
+    lines += [f"Figure 9 cycle lengths from `scheme_cycle_length`: {cycles}.", "", "## Tables", ""]
+    for table in tables:
+        links = " · ".join(f"[{p.suffix[1:]}](tables/{p.name})" for p in table_files[table.key])
+        lines += [to_markdown(table).rstrip("\n"), "", links, ""]
+    return "\n".join(lines)

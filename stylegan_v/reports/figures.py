@@ -1,0 +1,154 @@
+"""Figures: 9 (positional embeddings per period scheme), 10 (video-length histograms), training curves, samples.
+
+matplotlib with the Agg backend (no display); every figure is written in each of ``formats`` (png, pdf), and
+a figure with nothing to draw still exists and says why, so the README never links a missing file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from stylegan_v.models.config import MotionConfig  # noqa: E402
+from stylegan_v.reports.embeddings import acyclic_parts, scheme_curves  # noqa: E402
+from stylegan_v.reports.runs import RunInfo  # noqa: E402
+
+COLORS = ("tab:red", "tab:blue", "tab:green", "tab:orange", "tab:purple")
+
+
+def save(fig: plt.Figure, out_dir: Path, stem: str, formats: list[str], dpi: int) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fmt in formats:
+        path = out_dir / f"{stem}.{fmt}"
+        metadata = {"CreationDate": None} if fmt == "pdf" else None  # no timestamp inside the PDF
+        fig.savefig(path, dpi=dpi, metadata=metadata, bbox_inches="tight")
+        paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+def _empty(title: str, message: str) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(6, 2.5))
+    ax.axis("off")
+    ax.set_title(title)
+    ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True)
+    return fig
+
+
+# ------------------------------------------------------------------------------------------ Figure 9
+
+
+def figure9(frames: int, code_distance: int, seed: int) -> tuple[plt.Figure, dict[str, Any]]:
+    """Panels (a)-(f) of Figure 9; returns the figure and the cycle lengths it printed."""
+    cfg = MotionConfig()  # the model's default omega_min / omega_max / random xi and seed
+    fig, axes = plt.subplots(6, 1, figsize=(10, 15), sharex=True)
+    info: dict[str, Any] = {}
+    panels = (("a", "exponential", 5, "Exponentially spaced periods"), ("b", "random", 3, "Random periods"),
+              ("c", "linear", 3, "Linearly spaced periods (ours, eq. 6)"))
+    for ax, (letter, scheme, n, label) in zip(axes[:3], panels):
+        c = scheme_curves(scheme, n, frames, cfg)
+        for i in range(n):
+            ax.plot(c.t.numpy(), c.waves[:, i].numpy(), color=COLORS[i % len(COLORS)], lw=1.0,
+                    label=f"period {c.periods[i].item():.1f}")
+        ax.set_title(f"({letter}) {label}: d = {n}, cycle length = {c.cycle_length} frames")
+        ax.legend(loc="upper right", fontsize=7, ncol=n)
+        info[scheme] = c.cycle_length
+    parts = acyclic_parts(frames, waves=3, code_distance=code_distance, seed=seed)
+    curves = (("d", parts.raw, "Raw acyclic positional embeddings (before stitching)"),
+              ("e", parts.stitched, "Stitched without aligners: zero at every anchor"),
+              ("f", parts.ours, "Acyclic, linear scaling (ours): AcyclicMotion.forward"))
+    for ax, (letter, values, label) in zip(axes[3:], curves):
+        for i in range(values.shape[1]):
+            ax.plot(parts.t.numpy(), values[:, i].numpy(), color=COLORS[i], lw=1.0)
+        for a in parts.anchors.numpy():
+            ax.axvline(a, color="0.8", lw=0.5, zorder=0)
+        ax.set_title(f"({letter}) {label}: d = 3, no cycle (anchors every {code_distance} frames; "
+                     f"initial periods' LCM {parts.cycle_length_init})")
+    axes[-1].set_xlabel("t (frames)")
+    for ax in axes:
+        ax.set_xlim(0, frames)
+    fig.suptitle("Figure 9. Positional embeddings sin(σ t) per period scheme (from stylegan_v.models)", y=1.0)
+    fig.tight_layout()
+    info["acyclic_init_lcm"] = parts.cycle_length_init
+    return fig, info
+
+
+# ------------------------------------------------------------------------------------------ Figure 10
+
+
+def figure10(stats: dict[str, dict[str, Any]], stats_dir: Path | None) -> plt.Figure:
+    if not stats:
+        return _empty("Figure 10. Video lengths", f"no dataset statistics in {stats_dir}\n"
+                      "(run `python -m stylegan_v.data.stats dataset=<name>`)")
+    names = sorted(stats)
+    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.4), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        s = stats[name]
+        hist = s["length_histogram"]
+        edges, counts = np.asarray(hist["bin_edges_frames"], float), np.asarray(hist["counts"], float)
+        ax.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color="tab:blue", edgecolor="white")
+        ax.set_title(f"{name}: {s['num_videos']} videos, {float(s['fps']):g} fps")
+        ax.set_xlabel("video length (frames)")
+        ax.set_ylabel("number of videos")
+    fig.suptitle("Figure 10. Distribution of video lengths per prepared dataset", y=1.02)
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------------------------------ training curves
+
+CURVE_KEYS = ("loss/G", "loss/D")
+
+
+def training_curves(runs: list[RunInfo]) -> plt.Figure:
+    if not runs:
+        return _empty("Training curves", "no training runs in MLflow")
+    metric_keys = sorted({f"metrics/{m}" for r in runs for m in r.metric_names()})
+    keys = list(CURVE_KEYS) + metric_keys
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3.4), squeeze=False)
+    units = sorted({r.step_unit for r in runs})
+    for ax, key in zip(axes[0], keys):
+        for i, run in enumerate(runs):
+            points = run.history.get(key)
+            if not points:
+                continue
+            steps, values = zip(*points)
+            label = run.sweep_point or run.name
+            ax.plot(steps, values, marker="o" if len(points) < 4 else None, ms=3, lw=1.0, label=label,
+                    color=plt.cm.tab10(i % 10))
+        ax.set_title(key)
+        ax.set_xlabel(" / ".join(units))
+    axes[0][0].legend(fontsize=6, loc="best")
+    fig.suptitle("Training curves (one line per run or sweep point)", y=1.02)
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------------------------------ sample grids
+
+
+def newest_samples(run: RunInfo) -> Path | None:
+    """The newest sample grid in the run directory (``samples/samples-<step>.png``)."""
+    if run.run_dir is None:
+        return None
+    grids = sorted((run.run_dir / "samples").glob("samples-*.png"))
+    return grids[-1] if grids else None
+
+
+def samples_figure(run: RunInfo, grid: Path) -> plt.Figure:
+    img = np.asarray(Image.open(grid).convert("RGB"))
+    h, w = img.shape[:2]
+    fig, ax = plt.subplots(figsize=(min(12, max(3, w / 40)), min(12, max(2, h / 40)) + 0.5))
+    ax.imshow(img, interpolation="nearest")
+    ax.axis("off")
+    ax.set_title(f"{run.name} ({run.short_id}): {grid.name}\nrows: videos, columns: frames t = 0, 2, 4, …",
+                 fontsize=8)
+    return fig

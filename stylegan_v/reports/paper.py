@@ -1,0 +1,56 @@
+"""The paper's published numbers (``paper_numbers.csv``): one row per cell, with the table and row it comes from."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+PAPER_NUMBERS = Path(__file__).with_name("paper_numbers.csv")
+COLUMNS = ("table", "row", "column", "value", "std", "unit", "source")
+
+
+@dataclass(frozen=True)
+class PaperCell:
+    table: str  # table4 ... table7, figure9, ablation:<sweep family>
+    row: str  # the row label as printed in the paper
+    column: str
+    value: str  # as printed ("9.445", "N/A", or a qualitative outcome for appendix D)
+    std: str  # "" when the paper gives none
+    unit: str
+    source: str  # where in the appendix the number is printed
+
+    def text(self) -> str:
+        return f"{self.value} ± {self.std}" if self.std else self.value
+
+
+def load_paper_numbers(path: Path = PAPER_NUMBERS) -> list[PaperCell]:
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        if tuple(reader.fieldnames or ()) != COLUMNS:
+            raise ValueError(f"{path}: columns must be {COLUMNS}, got {reader.fieldnames}")
+        return [PaperCell(**row) for row in reader]
+
+
+class PaperNumbers:
+    """Look-ups by (table, row, column), keeping the file's row order for each table."""
+
+    def __init__(self, cells: list[PaperCell] | None = None) -> None:
+        self.cells = load_paper_numbers() if cells is None else cells
+        self._index = {(c.table, c.row, c.column): c for c in self.cells}
+
+    def rows(self, table: str) -> list[str]:
+        return list(dict.fromkeys(c.row for c in self.cells if c.table == table))
+
+    def columns(self, table: str) -> list[str]:
+        return list(dict.fromkeys(c.column for c in self.cells if c.table == table))
+
+    def get(self, table: str, row: str, column: str) -> PaperCell | None:
+        return self._index.get((table, row, column))
+
+    def text(self, table: str, row: str, column: str) -> str:
+        cell = self.get(table, row, column)
+        return cell.text() if cell is not None else "—"
+
+    def tables(self) -> list[str]:
+        return list(dict.fromkeys(c.table for c in self.cells))

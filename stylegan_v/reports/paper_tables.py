@@ -1,0 +1,383 @@
+"""Tables 4-7, the ablation tables and the run list: the paper's numbers beside ours.
+
+Ours come from MLflow (``metrics/<name>``, ``cost/*``) and from the metric records in each run directory
+(``metric-<name>.jsonl``, which carry the protocol: Table 4's variants are told apart by it, not by name).
+A cell we have not measured is a dash with the reason; nothing is ever filled in.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+from stylegan_v.models.periods import scheme_cycle_length
+from stylegan_v.reports.paper import PaperNumbers
+from stylegan_v.reports.runs import RunInfo, RunStore
+from stylegan_v.reports.tables import DASH, Table, fmt_mean_std, fmt_number, missing
+
+REDUCED_MARK = "†"
+REDUCED_NOTE = (f"{REDUCED_MARK} reduced protocol (fewer videos than the metric's name, e.g. the CPU `metrics=cpu` "
+                "run): not comparable to the paper's numbers.")
+
+# ------------------------------------------------------------------------------------------ cells from runs
+
+
+def _newest(runs: list[RunInfo]) -> RunInfo | None:
+    return runs[-1] if runs else None  # runs are ordered by (start time, run id)
+
+
+def _records(run: RunInfo, metric: str) -> list[dict[str, Any]]:
+    return [r for r in run.metric_records() if r.get("metric") == metric]
+
+
+def metric_cell(run: RunInfo, metric: str) -> tuple[str, str | None]:
+    """The run's last snapshot value of ``metric`` (MLflow), with ± std and repeats from its record when they
+    match; returns (cell, note) where the note names the run and the protocol."""
+    last = run.last(f"metrics/{metric}")
+    records = _records(run, metric)
+    ok = [r for r in records if r.get("status") == "ok" and r.get("value") is not None]
+    record = ok[-1] if ok else None
+    if last is None and record is None:
+        unavailable = [r for r in records if r.get("status") == "unavailable"]
+        if unavailable:
+            message = str(unavailable[-1].get("message", "")).split("\n")[0][:80]
+            return missing(f"weights missing: {message}"), None
+        return missing(f"{metric} not measured in run {run.name}"), None
+    value = last[1] if last is not None else float(record["value"])
+    std, n = None, None
+    if record is not None and abs(float(record["value"]) - value) <= 1e-9 * max(1.0, abs(value)):
+        std = record.get("std")
+        n = len(record.get("values") or [value])
+    reduced = bool(record.get("reduced")) if record is not None else run.params.get("metrics.reduced") == "True"
+    cell = fmt_mean_std(value, std, n) + (f" {REDUCED_MARK}" if reduced else "")
+    protocol = record.get("protocol", {}) if record is not None else {}
+    where = f"step {last[0]} ({run.step_unit})" if last is not None else f"checkpoint {record.get('checkpoint', '?')}"
+    note = (f"{metric} of run `{run.name}` ({run.short_id}, {run.dataset}, {run.model}) at {where}"
+            + (f"; protocol {_protocol_text(protocol)}" if protocol else ""))
+    return cell, note
+
+
+def _protocol_text(p: dict[str, Any]) -> str:
+    keys = ("num_videos", "num_frames", "subsample", "real_selection", "fake_jpeg_quality", "pre_resize", "seed")
+    return ", ".join(f"{k}={p.get(k)}" for k in keys if k in p)
+
+
+def _cost_cell(run: RunInfo) -> str:
+    gpu = run.last("cost/gpu_days")
+    device = run.last("cost/device_days")
+    if gpu is None and device is None:
+        return missing(f"no cost/gpu_days in run {run.name}")
+    if gpu is not None and gpu[1] > 0:
+        return fmt_number(gpu[1], 3)
+    return f"0 (CPU: {fmt_number(device[1], 3)} device-days)" if device is not None else "0"
+
+
+# ------------------------------------------------------------------------------------------ Table 4
+
+TABLE4_DATASETS = {"FF": "faceforensics", "ST": "sky_timelapse"}
+# paper row -> (predicate on the record's protocol, how to evaluate that variant)
+TABLE4_VARIANTS: dict[str, tuple[Callable[[dict], bool], str]] = {
+    "Proper computation": (lambda p: True, "the default protocol"),
+    "When resized to 128^2": (lambda p: p.get("pre_resize") == 128, "metrics.pre_resize=128"),
+    "With jpg/png discrepancy": (lambda p: p.get("fake_jpeg_quality") == 75, "metrics.fake_jpeg_quality=75"),
+    "When using all clips per video": (lambda p: p.get("real_selection") == "all", "metrics.real_selection=all"),
+    "When using only first frames": (lambda p: p.get("real_selection") == "first", "metrics.real_selection=first"),
+    "When using subsampling of s = 8": (lambda p: (p.get("subsample") or 1) == 8,
+                                        "metrics.subsample=8 (or metric fvd2048_128f_subsample8f)"),
+    "Still real images": (lambda p: p.get("real_selection") == "still", "metrics.real_selection=still"),
+}
+
+
+def table4_variant(protocol: dict[str, Any]) -> str | None:
+    """The Table 4 row a 16-frame FVD record belongs to; None for combinations of switches (no row)."""
+    switched = [row for row, (pred, _) in TABLE4_VARIANTS.items() if row != "Proper computation" and pred(protocol)]
+    base_ok = (protocol.get("real_selection", "random_offset") == "random_offset"
+               and protocol.get("fake_jpeg_quality", 95) == 95 and protocol.get("pre_resize") is None
+               and (protocol.get("subsample") or 1) == 1)
+    if not switched:
+        return "Proper computation" if base_ok else None
+    return switched[0] if len(switched) == 1 else None
+
+
+def _fvd16_records(run: RunInfo) -> list[dict[str, Any]]:
+    return [r for r in run.metric_records() if r.get("kind") == "fvd"
+            and (r.get("protocol") or {}).get("num_frames") == 16]
+
+
+def table4(paper: PaperNumbers, store: RunStore) -> Table:
+    runs = store.finished_training_runs()
+    ours = list(TABLE4_DATASETS.values())
+    ours += sorted({r.dataset for r in runs if _fvd16_records(r)} - set(ours))
+    header = ["Method", "FF (paper)", "ST (paper)"] + [f"{_ds_label(d)} (ours)" for d in ours]
+    table = Table("table4", "Table 4. Subtleties of FVD₁₆: the paper's numbers (FF = FaceForensics 256², "
+                  "ST = SkyTimelapse 256², one checkpoint) beside ours, one column per dataset", header)
+    chosen: dict[str, RunInfo | None] = {}
+    for ds in ours:
+        cands = [r for r in runs if r.dataset == ds and _fvd16_records(r)]
+        cands = [r for r in cands if not r.sweep_name] or cands  # headline runs before sweep points
+        # one checkpoint per dataset, as in the paper: the run with the most variants, newest on ties
+        chosen[ds] = max(cands, key=lambda r: (len({table4_variant(x["protocol"]) for x in _fvd16_records(r)}),
+                                               r.start_time, r.run_id), default=None)
+    any_reduced = False
+    for row, (_, how) in TABLE4_VARIANTS.items():
+        cells = [row, paper.text("table4", row, "FF"), paper.text("table4", row, "ST")]
+        for ds in ours:
+            run = chosen[ds]
+            if run is None:
+                has_runs = any(r.dataset == ds for r in runs)
+                cells.append(missing("no FVD₁₆ records" if has_runs else f"not run on {ds}"))
+                continue
+            recs = [r for r in _fvd16_records(run) if table4_variant(r["protocol"]) == row]
+            ok = [r for r in recs if r.get("status") == "ok" and r.get("value") is not None]
+            if ok:
+                rec = ok[-1]
+                any_reduced |= bool(rec.get("reduced"))
+                cells.append(fmt_mean_std(float(rec["value"]), rec.get("std"), len(rec.get("values") or [1]))
+                             + (f" {REDUCED_MARK}" if rec.get("reduced") else ""))
+            elif recs:
+                cells.append(missing("weights missing: " + str(recs[-1].get("message", "")).split("\n")[0][:60]))
+            else:
+                cells.append(missing(f"not evaluated: {how}"))
+        table.add(cells)
+    for ds in ours:
+        run = chosen[ds]
+        if run is not None:
+            recs = [r for r in _fvd16_records(run) if r.get("status") == "ok"]
+            metrics = sorted({r["metric"] for r in recs})
+            proto = _protocol_text(recs[-1]["protocol"]) if recs else ""
+            table.notes.append(f"{_ds_label(ds)} (ours): run `{run.name}` ({run.short_id}), metrics {', '.join(metrics)}; "
+                               f"last proper-protocol record: {proto}. Cells: mean ± std (n = repeats).")
+    table.notes.append("Variants are recognised by each record's `protocol` (metric-<name>.jsonl in the run directory, "
+                       "written by training snapshots and by `python -m stylegan_v.evaluate "
+                       "metrics.checkpoint=<run_dir>/checkpoints/<file>.pt <switch>`); a record with two switches "
+                       "belongs to no row.")
+    if any_reduced:
+        table.notes.append(REDUCED_NOTE)
+    return table
+
+
+def _ds_label(name: str) -> str:
+    return {"faceforensics": "FF", "sky_timelapse": "ST"}.get(name, name)
+
+
+# ------------------------------------------------------------------------------------------ Table 5
+
+TABLE5_MODELS = {"MoCoGAN+SG2 (ours)": ("mocogan_sg2", None), "StyleGAN-V (ours)": ("stylegan_v", "acyclic")}
+
+
+def _model_runs(runs: list[RunInfo], dataset: str, model: str, motion: str | None) -> list[RunInfo]:
+    match = [r for r in runs if r.dataset == dataset and r.model == model
+             and (motion is None or r.params.get("model.motion.kind", motion) == motion)]
+    plain = [r for r in match if not r.sweep_name]  # the paper's headline runs are not sweep points
+    return plain or match
+
+
+def table5(paper: PaperNumbers, store: RunStore, dataset: str) -> Table:
+    runs = store.finished_training_runs()
+    table = Table("table5", f"Table 5. Inception Score on UCF-101 (C3D at 112²): paper beside ours ({dataset})",
+                  ["Method", "IS (paper)", "IS (ours)"])
+    notes = []
+    for row in paper.rows("table5"):
+        if row in TABLE5_MODELS:
+            model, motion = TABLE5_MODELS[row]
+            run = _newest(_model_runs(runs, dataset, model, motion))
+            if run is None:
+                cell = missing(f"not run: {model} on {dataset}")
+            else:
+                cell, note = metric_cell(run, "isv2048_ucf")
+                if note:
+                    notes.append(f"{row}: {note}")
+        elif row == "Real videos":
+            cell = missing("not run: IS of the real videos (evaluate with metrics.fake=<dataset>)")
+        else:
+            cell = missing("external method, not reimplemented here")
+        table.add([row, paper.text("table5", row, "IS"), cell])
+    table.notes = notes + ["Paper: mean ± std over 10 splits of 2048 videos × 16 frames."]
+    if any(REDUCED_MARK in r[2] for r in table.rows):
+        table.notes.append(REDUCED_NOTE)
+    return table
+
+
+# ------------------------------------------------------------------------------------------ Table 6
+
+TABLE6_MODELS = {"MoCoGAN+SG2 (ours)": ("mocogan_sg2", None), "StyleGAN-V (ours)": ("stylegan_v", "acyclic"),
+                 "StyleGAN2 [29]": ("stylegan_v", "none"), "G3AN (our implementation)": ("g3an", None)}
+FVD16_METRICS = ("fvd2048_16f", "fvd256_16f")  # the paper's, then the reduced CPU one
+
+
+def table6(paper: PaperNumbers, store: RunStore, dataset: str) -> Table:
+    runs = store.finished_training_runs()
+    if not any(r.dataset == dataset for r in runs):
+        plain = [r for r in runs if not r.sweep_name] or runs
+        fallback = plain[-1].dataset if plain else None
+    else:
+        fallback = None
+    ours_ds = fallback or dataset
+    table = Table("table6", f"Table 6. FVD₁₆, FID and training cost (GPU-days): paper (FaceForensics 256²) beside "
+                  f"ours ({ours_ds})",
+                  ["Method", "FVD₁₆ (paper)", "FVD₁₆ (ours)", "FID (paper)", "FID (ours)",
+                   "Training cost (paper)", "Training cost (ours)"])
+    notes = []
+    if fallback is not None:
+        notes.append(f"No run on {dataset}: ours are the runs on {fallback}, a different dataset — not comparable.")
+    rows = paper.rows("table6") + [r for r in TABLE6_MODELS if r not in paper.rows("table6")]
+    for row in rows:
+        p = [paper.text("table6", row, c) for c in ("FVD16", "FID", "Training cost")]
+        if row not in TABLE6_MODELS:
+            ext = missing("external method, not reimplemented here")
+            table.add([row, p[0], ext, p[1], DASH, p[2], DASH])
+            continue
+        model, motion = TABLE6_MODELS[row]
+        run = _newest(_model_runs(runs, ours_ds, model, motion))
+        if run is None:
+            nr = missing(f"not run: {model}{'' if motion is None else f' (motion {motion})'} on {ours_ds}")
+            table.add([row, p[0], nr, p[1], DASH, p[2], DASH])
+            continue
+        fvd_metric = next((m for m in FVD16_METRICS if run.last(f"metrics/{m}") or _records(run, m)), FVD16_METRICS[0])
+        fvd, fvd_note = metric_cell(run, fvd_metric) if motion != "none" else ("N/A (image generator)", None)
+        fid, fid_note = metric_cell(run, "fid2048_16f")
+        table.add([row, p[0], fvd, p[1], fid, p[2], _cost_cell(run)])
+        notes += [f"{row}: {n}" for n in (fvd_note, fid_note) if n]
+    table.notes = notes + ["Ours: the newest non-sweep run per model, value at its last snapshot; training cost "
+                           "from MLflow `cost/gpu_days` (device-days shown when no GPU was used). "
+                           "Paper: FVD₁₆ and FID on 2048 videos (appendix C)."]
+    if any(REDUCED_MARK in c for r in table.rows for c in r):
+        table.notes.append(REDUCED_NOTE)
+    return table
+
+
+# ------------------------------------------------------------------------------------------ Table 7
+
+TABLE7_DATASETS = {"faceforensics": "FaceForensics [54]", "sky_timelapse": "SkyTimelapse [79]",
+                   "ucf101": "UCF-101 [63]", "rainbow_jelly": "RainbowJelly", "mead": "MEAD [73]"}
+
+
+def load_stats(stats_dir: Path | None) -> dict[str, dict[str, Any]]:
+    """``data/stats/<name>.json`` per prepared dataset (``python -m stylegan_v.data.stats``), by name."""
+    if stats_dir is None or not stats_dir.is_dir():
+        return {}
+    out = {}
+    for path in sorted(stats_dir.glob("*.json")):
+        stats = json.loads(path.read_text())
+        if "length_histogram" in stats and "name" in stats:
+            out[stats["name"]] = stats
+    return out
+
+
+def table7(paper: PaperNumbers, stats: dict[str, dict[str, Any]], stats_dir: Path | None) -> Table:
+    table = Table("table7", "Table 7. Dataset statistics: paper beside ours (from `python -m stylegan_v.data.stats`)",
+                  ["Dataset", "#hours (paper)", "#hours (ours)", "avg len (paper)", "avg len (ours)",
+                   "FPS (paper)", "FPS (ours)", "#speakers (paper)", "#speakers (ours)", "#videos (ours)"])
+    names = list(TABLE7_DATASETS) + sorted(set(stats) - set(TABLE7_DATASETS))
+    for name in names:
+        row = TABLE7_DATASETS.get(name, name)
+        p = {c: paper.text("table7", row, c) for c in ("#hours", "avg len", "FPS", "#speakers")}
+        if p["avg len"] != DASH:
+            p["avg len"] += " s"
+        s = stats.get(name)
+        if s is None:
+            absent = missing(f"dataset absent: no {name}.json in {stats_dir}")
+            table.add([row, p["#hours"], absent, p["avg len"], DASH, p["FPS"], DASH, p["#speakers"], DASH, DASH])
+            continue
+        speakers = "N/A" if s.get("num_speakers") is None else str(s["num_speakers"])
+        table.add([row, p["#hours"], fmt_number(s["hours"], 3), p["avg len"], f"{fmt_number(s['mean_length_s'], 3)} s",
+                   p["FPS"], fmt_number(float(s["fps"]), 3), p["#speakers"], speakers, str(s["num_videos"])])
+    table.notes = ["Ours: hours and mean length at each video's own frame rate; content hashes: "
+                   + ", ".join(f"{n} {s.get('content_hash', '?')[:12]}" for n, s in sorted(stats.items()))
+                   if stats else f"Ours: no dataset statistics in {stats_dir} (run `python -m stylegan_v.data.stats`)."]
+    return table
+
+
+# ------------------------------------------------------------------------------------------ Figure 9 cycles
+
+FIG9_SCHEMES = (("(a) Exponentially spaced periods (d = 5)", "exponential", 5),
+                ("(b) Random periods (d = 3)", "random", 3), ("(c) Linearly spaced periods (d = 3)", "linear", 3))
+
+
+def figure9_cycles(paper: PaperNumbers, omega_min: float, omega_max: float, random_xi: float, random_seed: int,
+                   embed_waves: int) -> Table:
+    table = Table("figure9_cycles", "Figure 9 cycle lengths (frames): the caption's beside the model's "
+                  "`scheme_cycle_length`", ["Panel", "cycle length (paper)", "cycle length (ours)"])
+    for row, scheme, n in FIG9_SCHEMES:
+        ours = scheme_cycle_length(scheme, n, omega_min, omega_max, random_xi, random_seed)
+        table.add([row, paper.text("figure9", row, "cycle length"), _int_text(ours)])
+    for row in paper.rows("figure9")[len(FIG9_SCHEMES):]:
+        table.add([row, paper.text("figure9", row, "cycle length"), "none (acyclic by construction)"])
+    for scheme in ("linear", "geometric"):
+        ours = scheme_cycle_length(scheme, embed_waves, omega_min, omega_max, random_xi, random_seed)
+        table.add([f"model default: {scheme}, {embed_waves} waves (initial periods)", DASH, _int_text(ours)])
+    table.notes = [f"Ours: omega_min = {fmt_number(omega_min)}, omega_max = {fmt_number(omega_max)} frames, "
+                   f"random xi = {fmt_number(random_xi)}, seed {random_seed} (the model config's defaults); the cycle "
+                   "is the LCM of the initial periods rounded to whole frames (stylegan_v.models.periods)."]
+    return table
+
+
+def _int_text(n: int) -> str:
+    return str(n) if n < 10**9 else f"{fmt_number(float(n))} ({len(str(n))} digits)"
+
+
+# ------------------------------------------------------------------------------------------ ablations & runs
+
+ABLATION_FAMILIES = {
+    "period_scaling": "Period scaling of the positional embedding (appendix B.3, Figure 9)",
+    "omega_min": "Shortest initial period ω_min (appendix A.1, B.3)",
+    "kernel_size": "Motion mapping kernel size (appendix B.1)",
+    "k_frames": "Frames per video k in sparse training (§3.3, appendix H)",
+    "failed_experiments": "Failed experiments (appendix D)",
+    "baselines": "Baselines: motion codes and generators (appendix C, Table 6)",
+}
+
+
+def ablation_table(name: str, children: list[RunInfo], paper: PaperNumbers) -> Table:
+    title = ABLATION_FAMILIES.get(name, f"Sweep {name}")
+    metric_names = sorted({m for r in children for m in r.metric_names()})
+    header = ["Point", "Paper"] + [f"{m} (ours)" for m in metric_names] + ["progress", "cost", "run"]
+    table = Table(f"ablation_{name}", f"Ablation: {title} — sweep `{name}`", header)
+    ptable = f"ablation:{name}"
+    prow = {row: " / ".join(f"{c}: {paper.text(ptable, row, c)}" for c in paper.columns(ptable)
+                            if paper.get(ptable, row, c)) for row in paper.rows(ptable)}
+    for run in sorted(children, key=lambda r: (r.sweep_point or "", r.start_time, r.run_id)):
+        cells = [run.sweep_point or run.name, prow.pop(run.sweep_point or "", DASH)]
+        for m in metric_names:
+            cells.append(metric_cell(run, m)[0])
+        prog = run.last("progress/kimg")
+        cells += [f"{fmt_number(prog[1])} kimg" if prog else DASH, _cost_cell(run), f"{run.short_id} ({run.status})"]
+        table.add(cells)
+    if not children:
+        table.header = ["Point", "Paper", "Ours"]
+        table.add(["(sweep)", DASH, missing(f"sweep not run: no MLflow child runs tagged sweep.name={name}")])
+    for row, text in prow.items():  # the paper's rows that no sweep point matches
+        table.add([row, text] + [missing("no matching sweep point")] * (len(table.header) - 2))
+    parents = sorted({r.tags.get("mlflow.parentRunId", "")[:8] for r in children} - {""})
+    table.notes = ([f"Child runs of parent run(s) {', '.join(parents)}; metric cells: value at the run's last "
+                    "snapshot."] if children else [])
+    table.notes.append("The paper's ablation tables are in the main text, not in the source appendix: the Paper "
+                       "column holds only what the appendix states (rows named as in paper_numbers.csv).")
+    if any(REDUCED_MARK in c for r in table.rows for c in r):
+        table.notes.append(REDUCED_NOTE)
+    return table
+
+
+def ablation_tables(store: RunStore, paper: PaperNumbers) -> list[Table]:
+    sweeps = store.sweeps()
+    names = list(ABLATION_FAMILIES) + [n for n in sweeps if n not in ABLATION_FAMILIES]
+    return [ablation_table(n, sweeps.get(n, []), paper) for n in names]
+
+
+def runs_table(store: RunStore) -> Table:
+    table = Table("runs", "All training runs in the MLflow experiment (ours)",
+                  ["Run", "id", "experiment", "dataset", "model", "sweep point", "status", "progress",
+                   "metrics (last snapshot)", "cost"])
+    for run in store.finished_training_runs():
+        prog = run.last("progress/kimg")
+        metrics = "; ".join(f"{m} = {metric_cell(run, m)[0]}" for m in run.metric_names()) or missing("none logged")
+        table.add([run.name, run.short_id, run.tags.get("experiment", DASH), run.dataset, run.model,
+                   run.sweep_point or DASH, run.status, f"{fmt_number(prog[1])} kimg" if prog else DASH, metrics,
+                   _cost_cell(run)])
+    if not table.rows:
+        table.add([missing(store.reason or "no runs")] + [DASH] * (len(table.header) - 1))
+    table.notes = [f"MLflow store {store.uri}, experiment `{store.experiment}`."]
+    if any(REDUCED_MARK in c for r in table.rows for c in r):
+        table.notes.append(REDUCED_NOTE)
+    return table

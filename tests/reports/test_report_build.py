@@ -1,0 +1,158 @@
+"""The full report from a real MLflow store: one tiny training run with a measured FVD and a two-point sweep."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import pytest
+from omegaconf import DictConfig, open_dict
+from PIL import Image
+
+from stylegan_v import prepare, report, train
+from stylegan_v.data import stats as data_stats
+from stylegan_v.reports.paper import PaperNumbers
+from stylegan_v.training.job import TrainJob, resolved_yaml
+
+REPO = Path(__file__).resolve().parents[2]
+
+# The tiny training config of tests/training/conftest.py (kept in step with it), with a 2-video FVD snapshot.
+TINY = [
+    "experiment=smoke", "dataset.num_videos=12", "dataset.resolution=32", "dataset.digit_size=14",
+    "model.synthesis.channel_max=32", "model.discriminator.channel_max=32", "model.discriminator.cmap_dim=32",
+    "model.mapping.z_dim=32", "model.mapping.w_dim=32", "model.motion.noise_dim=32", "model.motion.code_dim=32",
+    "model.motion.embed_dim=32", "training.batch_size=2", "training.kimg_per_tick=0.004",
+    "training.snapshot_ticks=100", "training.sample_grid=[1,2]", "training.total_kimg=0.008",
+    "training.metrics=[fvd256_16f]", "metrics.num_videos=2", "metrics.progress=false", "tracking.artifacts=false",
+]
+SWEEP_POINTS = ("model.motion.period_scheme=exponential", "model.motion.period_scheme=geometric")
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> dict:
+    """Trains one run and a two-point sweep into one sqlite MLflow store; prepares and measures the dataset."""
+    from hydra import compose, initialize_config_dir
+
+    from stylegan_v.configs import register_configs
+
+    register_configs()
+    tmp = tmp_path_factory.mktemp("report_store")
+    uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    base = [*TINY, f"paths.data_dir={tmp / 'data'}", f"paths.runs_dir={tmp / 'runs'}",
+            f"paths.cache_dir={REPO / '.cache' / 'stylegan_v'}", f"tracking.tracking_uri={uri}"]
+
+    def cfg_of(*extra: str) -> DictConfig:
+        with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+            return compose("config", overrides=[*base, *extra])
+
+    single = cfg_of()
+    prepare.run(single)
+    data_stats.run(single)
+    results = [train.run(single)]
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("stylegan-v")
+    with mlflow.start_run(run_name="sweep-period_scaling") as parent:
+        mlflow.set_tag("sweep.name", "period_scaling")
+    for point in SWEEP_POINTS:
+        cfg = cfg_of(point)
+        with open_dict(cfg):
+            cfg.sweep = {"name": "period_scaling", "point": point, "parent_run_id": parent.info.run_id}
+        # train.run refuses a sweep point outside Hydra's multirun; the point's job itself is what it would run
+        results.append(TrainJob()(resolved_yaml(cfg)))
+    assert all(r["status"] == "finished" for r in results), results
+    return {"tmp": tmp, "uri": uri, "cfg": single, "results": results, "parent": parent.info.run_id}
+
+
+def _build(store: dict, out: Path) -> dict:
+    cfg = store["cfg"].copy()
+    with open_dict(cfg):
+        cfg.report = {"out_dir": str(out), "fig9_frames": 128}
+    return report.run(cfg)
+
+
+def _measured_fvds(store: dict) -> dict[str, float]:
+    client = mlflow.MlflowClient(store["uri"])
+    return {r["mlflow_run_id"]: client.get_run(r["mlflow_run_id"]).data.metrics["metrics/fvd256_16f"]
+            for r in store["results"]}
+
+
+def test_full_report_from_a_real_store(store, tmp_path) -> None:
+    out = tmp_path / "reports"
+    result = _build(store, out)
+    assert result["num_runs"] == 3, "the sweep parent is not a training run"
+    tables = out / "tables"
+    for key in ("table4", "table5", "table6", "table7", "figure9_cycles", "runs", "ablation_period_scaling",
+                "ablation_omega_min", "ablation_kernel_size", "ablation_k_frames", "ablation_failed_experiments",
+                "ablation_baselines"):
+        for suffix in ("md", "tex", "csv"):
+            assert (tables / f"{key}.{suffix}").stat().st_size > 0, f"{key}.{suffix}"
+
+    # the paper's numbers, every one of Tables 4-7, are in the Markdown, LaTeX and CSV files
+    paper = PaperNumbers()
+    for cell in paper.cells:
+        if cell.table in ("table4", "table5", "table6", "table7"):
+            for suffix in ("md", "csv"):
+                assert cell.value in (tables / f"{cell.table}.{suffix}").read_text(), (cell, suffix)
+            assert cell.value in (tables / f"{cell.table}.tex").read_text(), cell
+    assert "76.82 ± 1.57" in (tables / "table4.md").read_text()
+    assert "23.94 ± 0.73" in (tables / "table5.md").read_text()
+
+    # our measured cells: the FVD of each run as MLflow has it, formatted as the tables print it
+    from stylegan_v.reports.tables import fmt_number
+
+    fvds = _measured_fvds(store)
+    runs_md = (tables / "runs.md").read_text()
+    for run_id, value in fvds.items():
+        assert run_id[:8] in runs_md and f"fvd256_16f = {fmt_number(value)}" in runs_md
+    single_fvd = fmt_number(fvds[store["results"][0]["mlflow_run_id"]])
+    assert f"| StyleGAN-V (ours) | 47.41 | {single_fvd}" in (tables / "table6.md").read_text()
+    assert f"| Proper computation | 76.82 ± 1.57 | 61.95 ± 0.92 | — (not run on faceforensics)" in \
+        (tables / "table4.md").read_text()
+    assert single_fvd in (tables / "table4.md").read_text(), "Table 4 proper row from the run's metric record"
+    sweep_md = (tables / "ablation_period_scaling.md").read_text()
+    for point, res in zip(SWEEP_POINTS, store["results"][1:]):
+        row = next(line for line in sweep_md.splitlines() if line.startswith(f"| {point} |"))
+        assert fmt_number(fvds[res["mlflow_run_id"]]) in row and res["mlflow_run_id"][:8] in row
+    assert store["parent"][:8] in sweep_md
+    assert "— (sweep not run" in (tables / "ablation_kernel_size.md").read_text()
+    table7 = (tables / "table7.md").read_text()
+    assert "| moving_mnist |" in table7 and "| 12 |" in table7, "our dataset's statistics row (12 videos)"
+    assert "| 64 | 64 |" in (tables / "figure9_cycles.md").read_text(), "Figure 9a: LCM of 4..64 is 64"
+
+    figures = out / "figures"
+    expected = {"figure9", "figure10", "training_curves"} | {f"samples_{Path(r['run_dir']).name}"
+                                                            for r in store["results"]}
+    assert set(result["figures"]) == expected
+    for stem in expected:
+        for suffix in ("png", "pdf"):
+            path = figures / f"{stem}.{suffix}"
+            assert path.stat().st_size > 1000, path
+        with Image.open(figures / f"{stem}.png") as img:
+            img.verify()
+        with Image.open(figures / f"{stem}.png") as img:
+            assert img.width > 100 and img.height > 100
+        assert (figures / f"{stem}.pdf").read_bytes().startswith(b"%PDF")
+    readme = (out / "README.md").read_text()
+    assert "Generated at" in readme and "figures/figure9.png" in readme and "tables/table6.md" in readme
+
+    # determinism: the same store and statistics give byte-identical tables
+    again = tmp_path / "again"
+    _build(store, again)
+    for path in sorted(tables.iterdir()):
+        assert path.read_bytes() == (again / "tables" / path.name).read_bytes(), path.name
+    assert "Generated at" not in "".join(p.read_text() for p in tables.iterdir())
+
+
+def test_report_with_no_runs_reads_dashes(tmp_path, compose) -> None:
+    cfg = compose(f"paths.data_dir={tmp_path / 'nodata'}", f"tracking.tracking_uri=sqlite:///{tmp_path / 'none.db'}")
+    with open_dict(cfg):
+        cfg.report = {"out_dir": str(tmp_path / "reports"), "fig9_frames": 64}
+    result = report.run(cfg)
+    assert result["num_runs"] == 0 and "no MLflow store" in result["runs_reason"]
+    assert not (tmp_path / "none.db").exists(), "reading must not create a store"
+    table6 = (tmp_path / "reports" / "tables" / "table6.md").read_text()
+    assert "| StyleGAN-V (ours) | 47.41 | — (not run" in table6
+    table7 = (tmp_path / "reports" / "tables" / "table7.md").read_text()
+    assert "| FaceForensics [54] | 4.04 | — (dataset absent" in table7
+    with Image.open(tmp_path / "reports" / "figures" / "figure10.png") as img:
+        img.verify()

@@ -1,0 +1,65 @@
+"""Pieces of the report: the paper numbers file, Table 4's protocol variants, Figure 9's curves, the config."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from stylegan_v.models.periods import scheme_cycle_length
+from stylegan_v.reports.config import ReportConfig
+from stylegan_v.reports.embeddings import acyclic_parts
+from stylegan_v.reports.paper import PaperNumbers
+from stylegan_v.reports.paper_tables import table4_variant
+from stylegan_v.reports.tables import Table, fmt_number, latex_escape, to_latex
+
+PROPER = {"num_videos": 2048, "num_frames": 16, "subsample": 1, "real_selection": "random_offset",
+          "fake_jpeg_quality": 95, "pre_resize": None}
+
+
+def test_paper_numbers_transcription() -> None:
+    paper = PaperNumbers()
+    assert paper.text("table4", "Proper computation", "FF") == "76.82 ± 1.57"
+    assert paper.text("table4", "Still real images", "ST") == "166.8"
+    assert paper.text("table5", "Real videos", "IS") == "97.23 ± 0.38"
+    assert paper.text("table6", "StyleGAN-V (ours)", "FID") == "9.445"
+    assert paper.text("table6", "StyleGAN2 [29]", "FVD16") == "N/A"
+    assert paper.text("table7", "MEAD [73]", "#hours") == "36.11"
+    assert len(paper.rows("table4")) == 7 and len(paper.rows("table5")) == 7 and len(paper.rows("table6")) == 7
+    assert len(paper.rows("table7")) == 5
+    assert all(c.source for c in paper.cells), "every number names where it comes from"
+
+
+@pytest.mark.parametrize("switch,row", [
+    ({}, "Proper computation"), ({"pre_resize": 128}, "When resized to 128^2"),
+    ({"fake_jpeg_quality": 75}, "With jpg/png discrepancy"), ({"real_selection": "all"}, "When using all clips per video"),
+    ({"real_selection": "first"}, "When using only first frames"), ({"subsample": 8}, "When using subsampling of s = 8"),
+    ({"real_selection": "still"}, "Still real images"), ({"pre_resize": 128, "subsample": 8}, None),
+    ({"fake_jpeg_quality": None}, None),
+])
+def test_table4_variant_from_protocol(switch, row) -> None:
+    assert table4_variant({**PROPER, **switch}) == row
+
+
+def test_figure9_parts_come_from_the_model() -> None:
+    parts = acyclic_parts(64, waves=3, code_distance=16, seed=0)
+    at_anchor = torch.isin(parts.t, parts.anchors)
+    assert at_anchor.sum() == 5
+    assert parts.stitched[at_anchor].abs().max() < 1e-5, "(e) vanishes at every anchor"
+    assert parts.raw[at_anchor].abs().max() > 1e-2, "(d) does not"
+    assert not torch.allclose(parts.ours, parts.stitched), "(f) adds the aligners"
+    assert parts.cycle_length_init == scheme_cycle_length("linear", 3)
+    assert scheme_cycle_length("exponential", 5) == 64
+
+
+def test_formatting_and_latex() -> None:
+    assert fmt_number(3614.622390017133) == "3615" and fmt_number(76.8234) == "76.82" and fmt_number(8.77e-6) == "8.770e-06"
+    assert latex_escape("FVD₁₆ 76.82 ± 1.57 — 50% #a_b") == r"FVD$_{16}$ 76.82 $\pm$ 1.57 --- 50\% \#a\_b"
+    tex = to_latex(Table("t", "T", ["a", "b"], [["1", "2"]], ["note"]))
+    assert r"\begin{tabular}{lr}" in tex and r"1 & 2 \\" in tex
+
+
+def test_report_config_validates() -> None:
+    with pytest.raises(ValueError, match="report.figure_formats"):
+        ReportConfig(figure_formats=["gif"])
+    with pytest.raises(ValueError, match="report.fig9_frames"):
+        ReportConfig(fig9_frames=4)
