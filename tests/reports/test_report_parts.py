@@ -63,3 +63,25 @@ def test_report_config_validates() -> None:
         ReportConfig(figure_formats=["gif"])
     with pytest.raises(ValueError, match="report.fig9_frames"):
         ReportConfig(fig9_frames=4)
+
+
+def test_report_group_composes(compose, tmp_path) -> None:
+    """``+report=default`` once the root schema has a ``report`` key (the lead adds it with the defaults entry)."""
+    import dataclasses
+
+    from stylegan_v.configs import RootConfig
+    from stylegan_v.report import report_config
+
+    if "report" not in {f.name for f in dataclasses.fields(RootConfig)}:
+        pytest.skip("RootConfig has no `report` field yet: `+report=default` cannot compose until the lead adds it")
+    cfg = compose("+report=default", f"paths.data_dir={tmp_path}", "tracking.experiment=other")
+    rcfg = report_config(cfg)
+    assert rcfg.stats_dir == f"{tmp_path}/stats" and rcfg.experiment == "other" and rcfg.out_dir == "reports"
+
+
+def test_report_defaults_follow_the_run_config(compose, tmp_path) -> None:
+    from stylegan_v.report import report_config
+
+    cfg = compose(f"paths.data_dir={tmp_path}", "tracking.tracking_uri=sqlite:///x.db", "tracking.experiment=other")
+    rcfg = report_config(cfg)
+    assert (rcfg.tracking_uri, rcfg.experiment, rcfg.stats_dir) == ("sqlite:///x.db", "other", f"{tmp_path}/stats")
