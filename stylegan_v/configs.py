@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
@@ -49,6 +50,8 @@ class RootConfig:
     training: Any = None
     tracking: Any = None
     sweep: Any = None  # set by a sweep file (sweeps/): {name, point, parent_run_id}; None for single runs
+    report: Any = None
+    pipeline: Any = None  # the DVC pipeline's own keys (conf/pipeline.yaml): datasets to prepare, export dir
 
 
 def register_configs() -> ConfigStore:
@@ -60,10 +63,38 @@ def register_configs() -> ConfigStore:
     return cs
 
 
+def retype(cfg: DictConfig) -> DictConfig:
+    """Re-apply the schemas to an already composed, untyped config (DVC's ``params.yaml``).
+
+    The group options a composed config came from are read back from it (``model.name``, ``cluster.kind``;
+    every other group has one schema), their typed defaults are composed, and the config is merged on top,
+    so types and ranges are checked exactly as for a config composed from ``conf/``.
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    if OmegaConf.get_type(cfg) is not dict:
+        return cfg  # already typed
+    register_configs()
+    config_dir = Path(__file__).resolve().parents[1] / "conf"
+    overrides = [f"model={cfg.model.name}", f"cluster={cfg.cluster.kind}"]
+    # Inside a running Hydra app the global instance is taken: compose in a fresh one, then put it back.
+    global_hydra = GlobalHydra.instance()
+    running = global_hydra.hydra
+    global_hydra.clear()
+    try:
+        with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+            typed = compose("config", overrides=overrides)
+    finally:
+        global_hydra.clear()
+        global_hydra.hydra = running
+    return OmegaConf.merge(typed, cfg)
+
+
 def validate(cfg: DictConfig) -> Any:
     """Build the typed config tree, running every schema's range checks (``__post_init__``).
 
     Hydra checks types while it composes; ranges are checked here, which every entry point calls
     before it does or queues anything. Returns the tree of dataclass instances.
     """
-    return OmegaConf.to_object(cfg)
+    return OmegaConf.to_object(retype(cfg))

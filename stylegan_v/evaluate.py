@@ -104,7 +104,7 @@ def run(cfg: DictConfig) -> dict:
     """Compute every metric in ``cfg.metrics.names``; returns {name: record}."""
     if cfg.get("metrics") is None:
         raise ValueError("no metrics group selected: add metrics=cpu (reduced) or metrics=paper")
-    mcfg = validate(cfg.metrics) if not isinstance(cfg.metrics, MetricsConfig) else cfg.metrics
+    mcfg = cfg.metrics if isinstance(cfg.metrics, MetricsConfig) else validate(cfg).metrics
     real, fake, out_dir = resolve_inputs(cfg, mcfg)
     detectors = Detectors(mcfg, Path(cfg.paths.cache_dir))
     results = {}
@@ -123,9 +123,22 @@ def run(cfg: DictConfig) -> dict:
     return results
 
 
+def _evaluate_job(config_yaml: str) -> dict:
+    """The evaluation as a job (``cluster=slurm``: a Slurm job the caller waits for)."""
+    from omegaconf import OmegaConf
+
+    return run(OmegaConf.create(config_yaml))
+
+
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    results = run(cfg)
+    from omegaconf import OmegaConf
+
+    from stylegan_v.launch.submit import rank0_result, submit
+
+    cluster = validate(cfg).cluster
+    config_yaml = OmegaConf.to_yaml(OmegaConf.create(OmegaConf.to_container(cfg, resolve=True)))
+    results = rank0_result(submit(_evaluate_job, config_yaml, cluster=cluster, name="evaluate"))
     print(json.dumps({k: {kk: v[kk] for kk in ("status", "value") if kk in v} for k, v in results.items()}, indent=1))
 
 
