@@ -1,0 +1,90 @@
+"""`dvc repro` end to end in a temporary clone: prepare -> train -> evaluate -> report, then a no-op second run.
+
+Runs the real pipeline (real DVC, real MLflow store, real I3D) on a micro configuration: the smoke
+experiment's tiny model for a handful of steps and FVD on 4 clips. The same again with cluster=slurm on the
+local cluster, where train and evaluate become Slurm jobs that DVC waits for.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+MICRO = ["experiment=smoke", "training.max_steps=4", "training.snapshot_ticks=1000", "metrics.num_videos=4",
+         "pipeline.datasets=[moving_mnist]", f"paths.cache_dir={REPO / '.cache' / 'stylegan_v'}"]
+
+
+def _clone(tmp_path: Path, overrides: list[str]) -> Path:
+    """A clean clone of the committed tree with params.yaml composed for the micro configuration."""
+    clone = tmp_path / "repo"
+    subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True, timeout=120)
+    subprocess.run([sys.executable, "-m", "stylegan_v.params", *MICRO, *overrides,
+                    f"tracking.tracking_uri=sqlite:///{clone / 'mlflow.db'}"], cwd=clone, check=True, timeout=120)
+    return clone
+
+
+def _dvc(clone: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    return subprocess.run([str(Path(sys.executable).parent / "dvc"), *args], cwd=clone, env=env,
+                          capture_output=True, text=True, timeout=900)
+
+
+def _check_outputs(clone: Path) -> dict:
+    train = json.loads((clone / "results/train.json").read_text())
+    assert train["status"] == "finished" and train["step"] == 4 and train["device_days"] > 0
+    evaluation = json.loads((clone / "results/eval/metrics.json").read_text())
+    fvd = evaluation["results"]["fvd256_16f"]
+    assert fvd["status"] == "ok" and fvd["value"] > 0 and fvd["reduced"] is True
+    tables = sorted(p.name for p in (clone / "reports/tables").glob("*.md"))
+    assert "table6.md" in tables or any("6" in t for t in tables), tables
+    assert (clone / "reports/README.md").exists()
+    assert any((clone / "reports/figures").glob("*.png"))
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{clone / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("stylegan-v").experiment_id])
+    assert len(runs) == 1
+    assert runs[0].data.metrics["metrics/fvd256_16f"] == pytest.approx(fvd["value"])
+    return train
+
+
+def _assert_noop(clone: Path) -> float:
+    start = time.monotonic()
+    again = _dvc(clone, "repro")
+    elapsed = time.monotonic() - start
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "Running stage" not in again.stdout, again.stdout
+    return elapsed
+
+
+def test_dvc_repro_end_to_end_then_nothing_to_do(tmp_path) -> None:
+    clone = _clone(tmp_path, [])
+    first = _dvc(clone, "repro")
+    assert first.returncode == 0, (first.stdout + first.stderr)[-5000:]
+    for stage in ("prepare@moving_mnist", "train", "evaluate", "report"):
+        assert f"Running stage '{stage}'" in first.stdout
+    _check_outputs(clone)
+    elapsed = _assert_noop(clone)
+    print(f"no-op dvc repro: {elapsed:.1f} s")
+    shown = _dvc(clone, "exp", "show", "--no-pager", "--csv")
+    assert shown.returncode == 0 and "fvd256_16f" in shown.stdout and "device_days" in shown.stdout
+
+
+@pytest.mark.slurm
+@pytest.mark.usefixtures("slurm_cluster")
+def test_dvc_repro_on_the_local_slurm_cluster(tmp_path) -> None:
+    clone = _clone(tmp_path, ["cluster=slurm", "cluster.timeout_min=20", "cluster.signal_delay_s=60"])
+    first = _dvc(clone, "repro")
+    assert first.returncode == 0, (first.stdout + first.stderr)[-5000:]
+    train = _check_outputs(clone)
+    state = subprocess.run(["sacct", "-j", str(train["job_id"]), "-X", "-n", "-P", "-o", "State"],
+                           capture_output=True, text=True, timeout=30).stdout.split()
+    assert state == ["COMPLETED"], "train ran as a Slurm job"
+    _assert_noop(clone)
