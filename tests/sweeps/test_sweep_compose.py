@@ -23,11 +23,17 @@ EXPECTED_SWEEPS = {"period_scaling", "omega_min", "omega_max", "kernel_size", "m
 IGNORED = ("sweep", "hydra")  # the sweep's own bookkeeping; everything else must be the swept keys
 
 
-def _compose(*overrides: str, hydra: bool = False):
+@pytest.fixture(scope="module", autouse=True)
+def _hydra_initialized():
+    """One Hydra initialisation for the module: composing ~300 points must stay well under a minute."""
     register_configs()
     register_resolvers()
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        return compose("config", overrides=list(overrides), return_hydra_config=hydra)
+        yield
+
+
+def _compose(*overrides: str, hydra: bool = False):
+    return compose("config", overrides=list(overrides), return_hydra_config=hydra)
 
 
 def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
@@ -72,16 +78,26 @@ def _incompatible(sweep: str, point: list[str], experiment: str) -> str | None:
     return None
 
 
-@pytest.mark.parametrize("experiment", EXPERIMENTS)
-@pytest.mark.parametrize("sweep", SWEEPS)
-def test_points_differ_from_default_exactly_in_swept_keys(sweep: str, experiment: str) -> None:
-    base = _plain(_compose(f"experiment={experiment}"))
+_BASES: dict[str, dict[str, Any]] = {}
+_MASTERS: dict[str, Any] = {}
+
+
+def _base(experiment: str) -> dict[str, Any]:
+    if experiment not in _BASES:
+        _BASES[experiment] = _plain(_compose(f"experiment={experiment}"))
+    return _BASES[experiment]
+
+
+def _check_points(sweep: str, experiment: str, every_point: bool) -> None:
+    """Compose the sweep's points (all, or the first and the last) and compare each with the default."""
+    base = _base(experiment)
     master = _compose(f"+sweep={sweep}", f"experiment={experiment}", hydra=True)
     swept = [k.lstrip("+~") for k in master.hydra.sweeper.params.keys()]
     points = expand_points(master)
     assert len(points) >= 2, f"{sweep}: a sweep needs at least two points"
+    chosen = points if every_point else [points[0], points[-1]]
     labels = set()
-    for overrides in points:
+    for overrides in chosen:
         point_overrides = [o for o in overrides if o.partition("=")[0].lstrip("+~") in swept]
         assert len(point_overrides) == len(swept)
         reason = _incompatible(sweep, overrides, experiment)
@@ -106,8 +122,22 @@ def test_points_differ_from_default_exactly_in_swept_keys(sweep: str, experiment
         assert not stray, f"{sweep} {point_overrides} also changes {sorted(stray)}"
         for key, value in values.items():
             assert point[key] == value, f"{sweep} {point_overrides}: {key}={point[key]!r}, expected {value!r}"
-    assert len(labels) == len([p for p in points if _incompatible(sweep, p, experiment) is None]), \
+    assert len(labels) == len([p for p in chosen if _incompatible(sweep, p, experiment) is None]), \
         "every point has its own label"
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+@pytest.mark.parametrize("sweep", SWEEPS)
+def test_points_differ_from_default_exactly_in_swept_keys(sweep: str, experiment: str) -> None:
+    """Every point with experiment=smoke; the first and last point with every other experiment."""
+    _check_points(sweep, experiment, every_point=experiment == "smoke")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment", [e for e in EXPERIMENTS if e != "smoke"])
+@pytest.mark.parametrize("sweep", SWEEPS)
+def test_every_point_of_every_experiment(sweep: str, experiment: str) -> None:
+    _check_points(sweep, experiment, every_point=True)
 
 
 def test_point_label_names_only_swept_values() -> None:

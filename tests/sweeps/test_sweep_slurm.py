@@ -1,0 +1,167 @@
+"""Sweeps on the real local Slurm cluster, driven through the real command line.
+
+- ``+sweep=period_scaling experiment=smoke cluster=slurm``: all four points as ONE job array, each ending
+  with a (reduced) FVD and its cost in an MLflow child run under the sweep's parent run.
+- ``cluster.wait=false``: the command returns once the array is queued; a USR2 sent to one element makes
+  it checkpoint and requeue through the launcher, and the requeued element resumes (slow).
+- ``cluster=local``: the same sweep runs its points one after another in this process (slow).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+# The training tests' tiny model (tests/training/conftest.py) with two steps and a 2-video FVD.
+TINY = [
+    "experiment=smoke", "dataset.num_videos=12", "dataset.resolution=32", "dataset.digit_size=14",
+    "model.synthesis.channel_max=32", "model.discriminator.channel_max=32", "model.discriminator.cmap_dim=32",
+    "model.mapping.z_dim=32", "model.mapping.w_dim=32", "model.motion.noise_dim=32", "model.motion.code_dim=32",
+    "model.motion.embed_dim=32", "training.batch_size=2", "training.kimg_per_tick=0.004",
+    "training.snapshot_ticks=100", "training.sample_grid=[1,2]", "training.metrics=[fvd256_16f]",
+    "metrics.num_videos=2", "metrics.progress=false",
+]
+SLURM = ["cluster=slurm", "cluster.timeout_min=15", "cluster.signal_delay_s=60"]
+
+
+def _cache_dir() -> str:
+    """The project cache (I3D weights are fetched once); never the repo's runs/, data/ or mlflow.db."""
+    return os.environ.get("STYLEGAN_V_CACHE_DIR", str(REPO / ".cache" / "stylegan_v"))
+
+
+def _train(tmp_path: Path, *overrides: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "stylegan_v.train", "-m", *TINY, f"paths.data_dir={tmp_path / 'data'}",
+               f"paths.runs_dir={tmp_path / 'runs'}", f"paths.cache_dir={_cache_dir()}",
+               f"tracking.tracking_uri=sqlite:///{tmp_path / 'mlflow.db'}", *overrides]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr[-4000:]
+    return done
+
+
+def _sweep_dir(tmp_path: Path, name: str) -> Path:
+    (found,) = (tmp_path / "runs" / "sweeps" / name).iterdir()
+    return found
+
+
+def _sweep_cli(*args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "stylegan_v.sweep", *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-4000:]
+    return done.stdout
+
+
+def _sacct(job_ids: str, *extra: str) -> list[list[str]]:
+    out = subprocess.run(["sacct", "-j", job_ids, "-X", "-n", "-P", "-o", "JobID,State", *extra],
+                         capture_output=True, text=True, timeout=30).stdout
+    return [line.split("|") for line in out.splitlines() if line.strip()]
+
+
+def _wait_for(predicate, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(1)
+
+
+def _child_runs(tmp_path: Path, parent_run_id: str):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    parent = client.get_run(parent_run_id)
+    children = client.search_runs([parent.info.experiment_id],
+                                  filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'")
+    return client, parent, children
+
+
+@pytest.mark.slurm
+@pytest.mark.usefixtures("slurm_cluster")
+def test_period_scaling_runs_as_one_array_with_fvd_and_cost_under_one_parent(tmp_path) -> None:
+    _train(tmp_path, "+sweep=period_scaling", *SLURM, "training.max_steps=2", timeout=420)
+    sweep_dir = _sweep_dir(tmp_path, "period_scaling")
+    sweep = json.loads((sweep_dir / "sweep.json").read_text())
+    assert [p["point"] for p in sweep["points"]] == [
+        f"model.motion.period_scheme={s}" for s in ("linear", "geometric", "exponential", "random")]
+
+    job_ids = sorted(p.parent.name for p in (sweep_dir / ".submitit").glob("*/*_submitted.pkl"))
+    arrays = {j.partition("_")[0] for j in job_ids}
+    assert len(job_ids) == 4 and len(arrays) == 1, f"one job array of four elements, got {job_ids}"
+    (array,) = arrays
+    _wait_for(lambda: [s for _, s in _sacct(array)] == ["COMPLETED"] * 4, 60, "sacct to record the array")
+    assert sorted(j for j, _ in _sacct(array)) == sorted(job_ids)
+
+    client, parent, children = _child_runs(tmp_path, sweep["parent_run_id"])
+    assert parent.data.tags["sweep.name"] == "period_scaling"
+    assert len(children) == 4, "one MLflow child run per point"
+    assert {c.data.tags["sweep.point"] for c in children} == {p["point"] for p in sweep["points"]}
+    for child in children:
+        metrics = child.data.metrics
+        assert child.info.status == "FINISHED" and child.data.tags["sweep.name"] == "period_scaling"
+        assert metrics["metrics/fvd256_16f"] > 0, "each point ends with an FVD (reduced protocol)"
+        assert metrics["cost/device_days"] > 0 and metrics["cost/sacct_device_days"] > 0, "and with its cost"
+        assert child.data.tags["slurm.job_ids"], "the point ran as a Slurm job"
+
+    status = _sweep_cli("status", str(sweep_dir))
+    assert status.count("COMPLETED") >= 4 and "4 COMPLETED" in status
+    table = _sweep_cli("collect", str(sweep_dir))
+    assert "parent MLflow run closed as FINISHED" in table
+    lines = (sweep_dir / "results.csv").read_text().splitlines()
+    header, rows = lines[0].split(","), [line.split(",") for line in lines[1:]]
+    assert len(rows) == 4 and all(float(r[header.index("fvd256_16f")]) > 0 for r in rows)
+    assert all(float(r[header.index("cost/sacct_device_days")]) > 0 for r in rows)
+    assert client.get_run(sweep["parent_run_id"]).info.status == "FINISHED"
+
+
+@pytest.mark.slow
+@pytest.mark.slurm
+@pytest.mark.usefixtures("slurm_cluster")
+def test_walk_away_then_usr2_requeues_a_point_through_the_launcher(tmp_path) -> None:
+    started = time.monotonic()
+    done = _train(tmp_path, "+sweep=augmentation", *SLURM, "cluster.wait=false", "training.max_steps=60",
+                  timeout=180)
+    submit_s = time.monotonic() - started
+    sweep_dir = _sweep_dir(tmp_path, "augmentation")
+    queued = json.loads((sweep_dir / "queued.json").read_text())
+    assert len(queued["job_ids"]) == 2 and "python -m stylegan_v.sweep status" in done.stdout
+    (array,) = {j.partition("_")[0] for j in queued["job_ids"]}
+    _wait_for(lambda: bool(_sacct(array)), 30, "the accounting record of the queued array")
+    states = [s for _, s in _sacct(array)]
+    assert any(s in ("PENDING", "RUNNING") for s in states), f"returned at queueing: {states}"
+    assert "2 " in _sweep_cli("status", str(sweep_dir)).splitlines()[-1]
+
+    first = f"{array}_0"
+    logs = [sweep_dir / ".submitit" / first / f"{first}_0_log.{kind}" for kind in ("out", "err")]
+
+    def log_text() -> str:
+        return "".join(p.read_text(errors="replace") for p in logs if p.exists())
+
+    _wait_for(lambda: "tick 1 " in log_text(), 240, "the first tick")
+    subprocess.run(["scancel", "--signal=USR2", first], check=True, timeout=30)
+    _wait_for(lambda: [s for _, s in _sacct(array)] == ["COMPLETED"] * 2, 480, "both points to finish")
+    segments = [s for j, s in _sacct(first, "-D") if j == first]
+    assert segments[0] == "REQUEUED" and segments[-1] == "COMPLETED", segments
+    assert "resumed from" in log_text(), "the requeued point resumes its checkpoint"
+
+    sweep = json.loads((sweep_dir / "sweep.json").read_text())
+    _, _, children = _child_runs(tmp_path, sweep["parent_run_id"])
+    assert len(children) == 2, "the requeued point continues its own child run"
+    assert all(c.data.metrics["metrics/fvd256_16f"] > 0 for c in children)
+    print(f"submit-and-walk-away returned after {submit_s:.1f} s")
+
+
+@pytest.mark.slow
+def test_cluster_local_runs_the_points_one_after_another(tmp_path) -> None:
+    _train(tmp_path, "+sweep=augmentation", "cluster=local", "training.max_steps=2", timeout=420)
+    sweep_dir = _sweep_dir(tmp_path, "augmentation")
+    sweep = json.loads((sweep_dir / "sweep.json").read_text())
+    _, _, children = _child_runs(tmp_path, sweep["parent_run_id"])
+    assert len(children) == 2 and all(c.data.metrics["metrics/fvd256_16f"] > 0 for c in children)
+    ends = sorted((c.info.start_time, c.info.end_time) for c in children)
+    assert ends[0][1] <= ends[1][0], "cluster=local runs the points one after another"
+    assert "2 COMPLETED" in _sweep_cli("status", str(sweep_dir))
