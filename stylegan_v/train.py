@@ -12,11 +12,15 @@ array element through the launcher's own ``checkpoint`` and the requeued point r
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import shutil
+from pathlib import Path
 from typing import Any
 
 import hydra
+import torch
 from omegaconf import DictConfig
 
 from stylegan_v import prepare
@@ -25,6 +29,8 @@ from stylegan_v.data.video_dataset import resolve_dataset_path
 from stylegan_v.launch.config import SlurmClusterConfig
 from stylegan_v.launch.sweep import attach_point, in_launcher_job, record_point, register_resolvers
 from stylegan_v.launch.submit import rank0_result, submit
+from stylegan_v.training import checkpoint
+from stylegan_v.training.checkpoint import atomic_write_bytes, atomic_write_text
 from stylegan_v.training.job import TrainJob, resolved_yaml, run_dir_of
 
 log = logging.getLogger(__name__)
@@ -50,9 +56,23 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         log.info("queued job %s; follow it with `squeue -j %s` and `sacct -j %s`", job.job_id, job.job_id,
                  job.job_id)
         return {"status": "queued", "job_id": job.job_id, "run_dir": str(run_dir)}
-    result = rank0_result(job)
+    result = {**rank0_result(job), "job_id": job.job_id}
     log.info("training %s: %s", result["status"], result)
-    return {**result, "job_id": job.job_id}
+    export_dir = (cfg.get("pipeline") or {}).get("export_dir")
+    if export_dir and result["status"] == "finished":
+        export(Path(result["run_dir"]), Path(export_dir), result)
+    return result
+
+
+def export(run_dir: Path, out: Path, summary: dict[str, Any]) -> None:
+    """The pipeline's view of a finished run: a small generator file (G_ema + config), the summary with the
+    cost, and the MLflow run id, so ``evaluate`` and ``report`` depend on files DVC can hash and cache."""
+    _, state = checkpoint.load_latest(run_dir)
+    slim = {"G_ema": state["G_ema"], "config": state["config"], "progress": state["progress"]}
+    atomic_write_bytes(out / "generator.pt", lambda f: torch.save(slim, f))
+    atomic_write_text(out / "train.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    if (run_dir / "mlflow_run.json").exists():
+        shutil.copyfile(run_dir / "mlflow_run.json", out / "mlflow_run.json")  # evaluate logs to the same run
 
 
 register_configs()
