@@ -165,3 +165,20 @@ def test_cluster_local_runs_the_points_one_after_another(tmp_path) -> None:
     ends = sorted((c.info.start_time, c.info.end_time) for c in children)
     assert ends[0][1] <= ends[1][0], "cluster=local runs the points one after another"
     assert "2 COMPLETED" in _sweep_cli("status", str(sweep_dir))
+
+
+@pytest.mark.slow
+@pytest.mark.slurm
+@pytest.mark.usefixtures("slurm_cluster")
+def test_each_point_can_span_two_nodes(tmp_path) -> None:
+    """cluster.nodes=2: every array element is a 2-rank gloo job; rank 0 of each logs the point's child run."""
+    _train(tmp_path, "+sweep=augmentation", *SLURM, "cluster.nodes=2", "training.max_steps=2",
+           "training.dist_timeout_s=120", timeout=480)
+    sweep_dir = _sweep_dir(tmp_path, "augmentation")
+    for num in (0, 1):
+        (out,) = (sweep_dir / ".submitit").glob(f"*_{num}/*_{num}_0_log.out")
+        assert "2 rank(s)" in out.read_text(errors="replace"), "the point trained on two ranks"
+    sweep = json.loads((sweep_dir / "sweep.json").read_text())
+    _, _, children = _child_runs(tmp_path, sweep["parent_run_id"])
+    assert len(children) == 2, "one child run per point, not one per rank"
+    assert all(c.data.metrics["metrics/fvd256_16f"] > 0 for c in children)
