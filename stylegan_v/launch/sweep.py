@@ -64,12 +64,29 @@ def point_label(task_overrides: list[str], swept_keys: list[str]) -> str:
     return ",".join(parts)
 
 
+def varying_keys(points: list[list[str]]) -> list[str]:
+    """Keys whose value differs between points: a sweep file's keys and any swept on the command line."""
+    values: dict[str, set[str]] = {}
+    for overrides in points:
+        for override in overrides:
+            key, value = _override_key(override)
+            values.setdefault(key, set()).add(value)
+    return [key for key, seen in values.items() if len(seen) > 1]
+
+
 def _sweep_point_resolver() -> str:
-    """``${sweep_point:}``: the current point's swept values, from Hydra's runtime config of this job."""
+    """``${sweep_point:}``: the current point's label; the one the sweep callback wrote to sweep.json (which
+    also names values swept on the command line), else the sweep file's swept values of this job."""
     if not HydraConfig.initialized():
         raise ValueError("sweep.point needs Hydra's runtime config: run sweeps through "
                          "`python -m stylegan_v.train -m +sweep=<name> ...`")
     hydra_cfg = HydraConfig.get()
+    sweep_file = Path(str(hydra_cfg.sweep.dir)) / SWEEP_FILE
+    num = hydra_cfg.job.get("num")
+    if num is not None and sweep_file.exists():
+        points = json.loads(sweep_file.read_text())["points"]
+        if 0 <= int(num) < len(points) and points[int(num)]["overrides"] == list(hydra_cfg.overrides.task):
+            return str(points[int(num)]["point"])
     params = hydra_cfg.sweeper.get("params") or {}
     return point_label(list(hydra_cfg.overrides.task), list(params.keys()))
 
@@ -178,9 +195,11 @@ class SweepCallback(Callback):
         except FileNotFoundError:  # prepared once here, not by points racing each other
             log.info("dataset %s is not prepared yet: preparing it before the sweep", config.dataset.name)
             prepare.run(config)
-        swept = list((config.hydra.sweeper.get("params") or {}).keys())
+        expanded = expand_points(config)
+        swept = [_override_key(k)[0] for k in (config.hydra.sweeper.get("params") or {})]
+        swept += [k for k in varying_keys(expanded) if k not in swept]
         points = [{"num": num, "point": point_label(overrides, swept), "overrides": overrides}
-                  for num, overrides in enumerate(expand_points(config))]
+                  for num, overrides in enumerate(expanded)]
         parent_run_id = open_parent_run(config, sweep_dir, points)
         if parent_run_id is None:
             log.warning("no MLflow parent run (tracking disabled or the store unreachable): points run unnested")

@@ -13,7 +13,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
 from stylegan_v.configs import register_configs
-from stylegan_v.launch.sweep import SWEEP_GROUP_PREFIX, expand_points, point_label, register_resolvers
+from stylegan_v.launch.sweep import (SWEEP_GROUP_PREFIX, expand_points, point_label, register_resolvers,
+                                     varying_keys)
 
 REPO = Path(__file__).resolve().parents[2]
 SWEEPS = sorted(p.stem for p in (REPO / "sweeps").glob("*.yaml") if not p.stem.startswith("_"))
@@ -144,6 +145,9 @@ def test_point_label_names_only_swept_values() -> None:
     overrides = ["model.motion.kernel_size=5", "+sweep=kernel_size", "experiment=smoke", "paths.runs_dir=/x"]
     assert point_label(overrides, ["model.motion.kernel_size"]) == "model.motion.kernel_size=5"
     assert point_label(["+sweep/baselines=g3an", "experiment=smoke"], ["+sweep/baselines"]) == "baselines=g3an"
+    # a value swept on the command line beside the sweep file's keys is part of the label too
+    points = [["k=1", "d=4", "experiment=smoke"], ["k=1", "d=8", "experiment=smoke"], ["k=2", "d=4", "experiment=smoke"]]
+    assert varying_keys(points) == ["k", "d"]
 
 
 def test_cluster_slurm_makes_the_sweep_one_submitit_array_with_cluster_resources() -> None:
