@@ -241,7 +241,9 @@ class Trainer:
         B = real_t.shape[0]
         rel = (real_t - real_t[:, :1])[torch.randperm(B)]
         span = rel[:, -1]
-        room = (self.tcfg.fake_max_time - span).clamp(min=1)
+        # A generator of fixed-length videos (G3AN: 16 frames) only has times below its length.
+        max_time = min(self.tcfg.fake_max_time, getattr(self.G, "video_frames", self.tcfg.fake_max_time))
+        room = (max_time - span).clamp(min=1)
         offset = torch.floor(torch.rand(B) * room)
         return rel + offset[:, None]
 
