@@ -73,6 +73,15 @@ def test_dvc_repro_end_to_end_then_nothing_to_do(tmp_path) -> None:
     _check_outputs(clone)
     elapsed = _assert_noop(clone)
     print(f"no-op dvc repro: {elapsed:.1f} s")
+    # An experiment: DVC recomposes params.yaml from conf/ with -S overrides (its Hydra support) and re-runs
+    # exactly what the change touches: the model changed, so train onwards; the data did not.
+    overrides = [*MICRO, f"tracking.tracking_uri=sqlite:///{clone / 'mlflow.db'}", "model.motion.kernel_size=5"]
+    exp = _dvc(clone, "exp", "run", *(arg for o in overrides for arg in ("-S", o)))
+    assert exp.returncode == 0, (exp.stdout + exp.stderr)[-5000:]
+    assert "Running stage 'train'" in exp.stdout and "Running stage 'prepare@moving_mnist'" not in exp.stdout
+    import yaml
+
+    assert yaml.safe_load((clone / "params.yaml").read_text())["model"]["motion"]["kernel_size"] == 5
     shown = _dvc(clone, "exp", "show", "--no-pager", "--csv")
     assert shown.returncode == 0 and "fvd256_16f" in shown.stdout and "device_days" in shown.stdout
 
