@@ -36,15 +36,7 @@ def is_frame_folder(path: Path) -> bool:
 
 def _decode_file(path: Path) -> Iterator[tuple[float, Image.Image]]:
     """Yield (time in seconds from the first frame, RGB image); raise BadVideo on any defect."""
-    if path.stat().st_size == 0:
-        raise BadVideo("zero-length file")
-    try:
-        container = av.open(str(path))
-    except (av.error.FFmpegError, OSError, ValueError) as exc:
-        raise BadVideo(f"unreadable: {exc}") from exc
-    with container:
-        if not container.streams.video:
-            raise BadVideo("unreadable: no video stream")
+    with _open(path) as container:
         stream = container.streams.video[0]
         declared = int(stream.frames or 0)
         rate = float(stream.average_rate) if stream.average_rate else 0.0
