@@ -73,6 +73,20 @@ def write_results(out_dir: Path, results: dict[str, dict], context: dict[str, An
     return path
 
 
+def checkpoint_step(checkpoint: str) -> int:
+    """The MLflow step of a training checkpoint (its videos shown, in the run's ``tracking.step_unit``), so
+    an evaluation lands on the same x-axis as the training curves; 0 when the file does not say."""
+    import torch
+
+    try:
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False, mmap=True)
+        nimg = int(state["progress"]["nimg"])
+        unit = state["config"].get("tracking", {}).get("step_unit", "kimg")
+    except (OSError, KeyError, TypeError, RuntimeError):
+        return 0
+    return nimg if unit == "img" else nimg // 1000
+
+
 def log_to_mlflow(checkpoint: str | None, results: dict[str, dict]) -> bool:
     """Log values to the MLflow run recorded (``mlflow_run.json``) in the checkpoint's run directory, if any.
 
@@ -90,9 +104,10 @@ def log_to_mlflow(checkpoint: str | None, results: dict[str, dict]) -> bool:
             import mlflow
 
             client = mlflow.tracking.MlflowClient(tracking_uri=record["tracking_uri"])
+            step = checkpoint_step(checkpoint)
             for name, res in results.items():
                 if res.get("status") == "ok":
-                    client.log_metric(record["run_id"], f"metrics/{name}", float(res["value"]))
+                    client.log_metric(record["run_id"], f"metrics/{name}", float(res["value"]), step=step)
         except Exception as err:  # noqa: BLE001 - any MLflow/network failure; results are on disk already
             log.warning("could not log to MLflow run %s at %s: %s", record["run_id"], record["tracking_uri"], err)
             return False

@@ -52,6 +52,8 @@ def _check_outputs(clone: Path) -> dict:
     runs = client.search_runs([client.get_experiment_by_name("stylegan-v").experiment_id])
     assert len(runs) == 1
     assert runs[0].data.metrics["metrics/fvd256_16f"] == pytest.approx(fvd["value"])
+    history = client.get_metric_history(runs[0].info.run_id, "metrics/fvd256_16f")
+    assert history[-1].step == 4 * 4, "the evaluation lands at the checkpoint's videos shown (4 steps x batch 4)"
     return train
 
 
