@@ -6,6 +6,7 @@ from pathlib import Path
 
 import mlflow
 import pytest
+from tiny_config import TINY_WITH_FVD
 from omegaconf import DictConfig, open_dict
 from PIL import Image
 
@@ -16,15 +17,8 @@ from stylegan_v.training.job import TrainJob, resolved_yaml
 
 REPO = Path(__file__).resolve().parents[2]
 
-# The tiny training config of tests/training/conftest.py (kept in step with it), with a 2-video FVD snapshot.
-TINY = [
-    "experiment=smoke", "dataset.num_videos=12", "dataset.resolution=32", "dataset.digit_size=14",
-    "model.synthesis.channel_max=32", "model.discriminator.channel_max=32", "model.discriminator.cmap_dim=32",
-    "model.mapping.z_dim=32", "model.mapping.w_dim=32", "model.motion.noise_dim=32", "model.motion.code_dim=32",
-    "model.motion.embed_dim=32", "training.batch_size=2", "training.kimg_per_tick=0.004",
-    "training.snapshot_ticks=100", "training.sample_grid=[1,2]", "training.total_kimg=0.008",
-    "training.metrics=[fvd256_16f]", "metrics.num_videos=2", "metrics.progress=false", "tracking.artifacts=false",
-]
+# The shared tiny config with a 2-video FVD snapshot, one tick long, no artifact uploads.
+TINY = [*TINY_WITH_FVD, "training.total_kimg=0.008", "tracking.artifacts=false"]
 SWEEP_POINTS = ("model.motion.period_scheme=exponential", "model.motion.period_scheme=geometric")
 
 

@@ -17,17 +17,11 @@ import time
 from pathlib import Path
 
 import pytest
+from tiny_config import TINY_WITH_FVD
 
 REPO = Path(__file__).resolve().parents[2]
-# The training tests' tiny model (tests/training/conftest.py) with two steps and a 2-video FVD.
-TINY = [
-    "experiment=smoke", "dataset.num_videos=12", "dataset.resolution=32", "dataset.digit_size=14",
-    "model.synthesis.channel_max=32", "model.discriminator.channel_max=32", "model.discriminator.cmap_dim=32",
-    "model.mapping.z_dim=32", "model.mapping.w_dim=32", "model.motion.noise_dim=32", "model.motion.code_dim=32",
-    "model.motion.embed_dim=32", "training.batch_size=2", "training.kimg_per_tick=0.004",
-    "training.snapshot_ticks=100", "training.sample_grid=[1,2]", "training.metrics=[fvd256_16f]",
-    "metrics.num_videos=2", "metrics.progress=false",
-]
+# The shared tiny model with a 2-video FVD.
+TINY = TINY_WITH_FVD
 SLURM = ["cluster=slurm", "cluster.timeout_min=15", "cluster.signal_delay_s=60"]
 
 

@@ -8,14 +8,7 @@ import pytest
 from omegaconf import DictConfig
 
 from stylegan_v import prepare
-
-TINY = [
-    "experiment=smoke", "dataset.num_videos=12", "dataset.resolution=32", "dataset.digit_size=14",
-    "model.synthesis.channel_max=32", "model.discriminator.channel_max=32", "model.discriminator.cmap_dim=32",
-    "model.mapping.z_dim=32", "model.mapping.w_dim=32", "model.motion.noise_dim=32", "model.motion.code_dim=32",
-    "model.motion.embed_dim=32", "training.batch_size=2", "training.kimg_per_tick=0.004",
-    "training.snapshot_ticks=100", "training.sample_grid=[1,2]",
-]
+from tiny_config import TINY
 
 
 @pytest.fixture(scope="session")
