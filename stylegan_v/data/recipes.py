@@ -241,17 +241,18 @@ def _run_video(task: Task, settings: Settings, root: Path) -> dict[str, Any]:
 
 def _run_moving_mnist(task: Task, settings: Settings, root: Path) -> dict[str, Any]:
     csv = Path(settings["source"]).expanduser() if settings["source"] else sources.mnist_csv()
-    digits = moving_mnist.load_digits(str(csv), settings["digit_size"])
+    digits, classes = moving_mnist.load_digits(str(csv), settings["digit_size"])
     fps = float(settings["fps"]) if settings["fps"] is not None else 25.0
     videos = []
     for index in task.indices:
-        frames = moving_mnist.make_video(
+        frames, first = moving_mnist.make_video(
             digits, index, settings["seed"], settings["video_length"], settings["resolution"], settings["digits_per_video"]
         )
         writer = VideoWriter(root, f"{index:06d}", settings["image_format"], settings["jpeg_quality"])
         for frame in frames:
             writer.add(frame)
-        videos.append(_entry(writer, task, fps))
+        label = str(classes[first]) if settings["label_from"] == "digit" else None  # the first digit's class
+        videos.append(_entry(writer, replace(task, label=label), fps))
     return {"videos": videos, "rejected": []}
 
 

@@ -2,8 +2,10 @@
 
 Training picks a **video first, uniformly, then a clip inside it**, so SkyTimelapse's few very long
 videos do not dominate. StyleGAN-V's sparse sampling draws k frames: span T (last - first index) from
-{2, 4, ..., max_dist} limited by the video length and >= k - 1, a random offset, both endpoints and
+{1, 2, 4, ..., max_dist} limited to [k - 1, video length - 1], a random offset, both endpoints and
 k - 2 sorted random interior frames. Times are returned in frames relative to the clip's first frame.
+Fake clips for G (:func:`sample_fake_times`) follow the same rule on the length of a random training video,
+at a fractional offset, so G learns real-valued times over the whole length of a real video.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ EVAL_MODES = ("one_random_clip", "all_clips", "first_frames", "still_frames")
 
 
 def default_spans(max_dist: int) -> list[int]:
-    """The paper's allowed spans: powers of two from 2 up to ``max_dist`` ({2, 4, 8, 16, 32} for 32)."""
-    spans, s = [], 2
+    """Allowed spans: powers of two from 1 up to ``max_dist``; with k = 3 only {2, 4, 8, 16, 32} are >= k - 1."""
+    spans, s = [], 1
     while s <= max_dist:
         spans.append(s)
         s *= 2
@@ -63,6 +65,42 @@ def sample_consecutive(
     return offset + rel, rel.astype(np.float32)
 
 
+def sample_fake_times(
+    lengths: np.ndarray,  # frames of each training video
+    batch: int,
+    num_frames: int,  # k
+    rng: Any,  # np.random.RandomState, or the np.random module (whose state the training checkpoint carries)
+    mode: str = "sparse",
+    max_dist: int = 32,
+    spans: Optional[list[int]] = None,
+    stride: int = 1,
+    max_num_frames: int = 1024,  # longer videos count as this long
+) -> tuple[np.ndarray, np.ndarray]:
+    """Times of ``batch`` fake clips [batch, k] float32 and the training videos they were modelled on [batch].
+
+    Each fake clip takes the length of a random training video (its label conditions G): sparse clips get a
+    span as real ones and a fractional offset in [0, length - span - 1), consecutive clips an integer offset.
+    """
+    videos = rng.randint(0, len(lengths), size=batch)
+    times = np.empty((batch, num_frames), dtype=np.float64)
+    for row, v in enumerate(videos):
+        length = int(min(lengths[v], max_num_frames))
+        if mode == "consecutive":
+            extent = (num_frames - 1) * stride + 1
+            offset = rng.randint(0, max(length - extent, 0) + 1)
+            times[row] = offset + np.arange(num_frames) * stride
+        elif mode == "sparse":
+            allowed = [s for s in (spans if spans is not None else default_spans(max_dist))
+                       if num_frames - 1 <= s <= length - 1]
+            span = int(rng.choice(allowed)) if allowed else max(length - 1, num_frames - 1)
+            interior = rng.choice(np.arange(1, span), size=num_frames - 2, replace=False) if num_frames > 2 else []
+            rel = np.sort(np.concatenate([[0, span][:num_frames], interior]))
+            times[row] = rng.random_sample() * max(length - span - 1, 0) + rel
+        else:
+            raise ValueError(f"unknown sampling mode {mode!r}; valid: sparse, consecutive")
+    return times.astype(np.float32), videos
+
+
 class ClipDataset(Dataset):
     """Training clips: item ``(video_index, clip_seed)`` (from :class:`VideoFirstSampler`) or a plain video index.
 
@@ -79,6 +117,7 @@ class ClipDataset(Dataset):
         spans: Optional[list[int]] = None,  # sparse: allowed spans; None = powers of two up to max_dist
         stride: int = 1,  # consecutive: step between frames
         dtype: str = "uint8",  # "uint8" (convert on the device) or "float" ([-1, 1])
+        mirror: bool = False,  # flip each clip left-right with probability 1/2 (all its frames alike)
     ) -> None:
         self.videos = dataset if isinstance(dataset, VideoDataset) else VideoDataset(dataset)
         if mode not in ("sparse", "consecutive"):
@@ -86,7 +125,7 @@ class ClipDataset(Dataset):
         if dtype not in ("uint8", "float"):
             raise ValueError(f"unknown dtype {dtype!r}; valid: uint8, float")
         self.num_frames, self.mode, self.max_dist, self.spans = num_frames, mode, max_dist, spans
-        self.stride, self.dtype = stride, dtype
+        self.stride, self.dtype, self.mirror = stride, dtype, mirror
         min_len = num_frames if mode == "sparse" else (num_frames - 1) * stride + 1
         too_short = int((self.videos.lengths < min_len).sum())
         if too_short:
@@ -112,10 +151,13 @@ class ClipDataset(Dataset):
         else:
             video_index, rng = int(item), self._rng
         indices, times = self.sample_indices(video_index, rng)
+        frames = self.videos.read_frames(video_index, indices)  # [k, H, W, C]
+        if self.mirror and rng.random() < 0.5:
+            frames = frames[:, :, ::-1]
         # [k,H,W,C] -> [k,C,H,W]; the copy is done by numpy: a torch copy this small pays for waking its
         # intra-op thread pool (measured ~13 ms instead of ~20 us per clip on a busy 2-core machine); same for the
         # float conversion.
-        array = np.ascontiguousarray(self.videos.read_frames(video_index, indices).transpose(0, 3, 1, 2))
+        array = np.ascontiguousarray(frames.transpose(0, 3, 1, 2))
         if self.dtype == "float":
             array = array.astype(np.float32) * np.float32(1 / 127.5) - np.float32(1.0)
         frames = torch.from_numpy(array)
@@ -220,7 +262,7 @@ def select_clips(
     return clips
 
 
-def clip_dataset_from_config(dataset_cfg: Any, data_dir: str, dtype: str = "uint8") -> ClipDataset:
+def clip_dataset_from_config(dataset_cfg: Any, data_dir: str, dtype: str = "uint8", mirror: bool = False) -> ClipDataset:
     """The training ClipDataset of a prepared dataset, from ``cfg.dataset`` (DictConfig or DatasetConfig)."""
     s = dataset_cfg.sampling
     return ClipDataset(
@@ -231,4 +273,5 @@ def clip_dataset_from_config(dataset_cfg: Any, data_dir: str, dtype: str = "uint
         spans=[int(x) for x in s.spans] if s.spans is not None else None,
         stride=int(s.stride),
         dtype=dtype,
+        mirror=mirror,
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
@@ -18,8 +18,8 @@ from omegaconf import DictConfig, OmegaConf
 class PeriodScheme(str, Enum):
     """How the initial wave periods of the positional embedding are spaced (appendix B.3, Figure 9)."""
 
-    linear = "linear"  # paper eq. 6: periods omega_min + (i/N)(omega_max - omega_min)
-    geometric = "geometric"  # public code: periods 2**linspace(log2 omega_min, log2 omega_max, N)
+    geometric = "geometric"  # official code: periods 2**linspace(log2 omega_min, log2 omega_max, N)
+    linear = "linear"  # paper text, eq. 6: periods omega_min + (i/N)(omega_max - omega_min)
     exponential = "exponential"  # periods 2**(i+1), i = 1..N (Fourier-feature style)
     random = "random"  # angular frequencies sigma ~ N(0, xi), fixed at init
 
@@ -32,6 +32,13 @@ class MotionKind(str, Enum):
     lstm = "lstm"  # MoCoGAN-style: LSTM over motion noise, codes interpolated between anchors
     lstm_ema = "lstm_ema"  # appendix D: LSTM with an exponential moving average over hidden states
     none = "none"  # plain image StyleGAN2 (no motion input at all); the benchmark baseline
+
+
+class WaveCode(str, Enum):
+    """Which motion code the wave parameters (periods, phases, amplitudes) are predicted from."""
+
+    left = "left"  # official code: the left anchor's code u_l, constant between two anchors
+    interpolated = "interpolated"  # paper text: the interpolated code u_t = lerp(u_l, u_r)
 
 
 class TimeCond(str, Enum):
@@ -69,15 +76,18 @@ class MappingConfig:
 @dataclass
 class MotionConfig:
     kind: MotionKind = MotionKind.acyclic  # source of motion codes (ablation axis)
-    noise_dim: int = 512  # motion noise z^m per code
-    code_dim: int = 512  # raw motion code u_t (appendix B.1: 512)
-    embed_dim: int = 512  # positional embedding v_t fed to synthesis (512); half sin, half cos
+    noise_dim: int = 512  # motion noise z^m per code; also F_m's hidden width (appendix B.1: 512)
+    code_dim: int = 512  # raw motion code u_t (512)
+    embed_dim: int = 512  # positional embedding v_t fed to synthesis: embed_dim / 2 waves, as sin and cos
     kernel_size: int = 11  # motion mapping F_m conv1d kernel (appendix B.1: 11), stride 1, no padding
     num_layers: int = 2  # F_m conv1d layers (2) -> n anchors need n + num_layers*(kernel_size-1) noise codes
-    code_distance: int = 16  # d: frames between neighbouring motion codes (16)
-    period_scheme: PeriodScheme = PeriodScheme.linear
-    omega_min: float = 8.0  # shortest initial period in frames, 2**3 (SkyTimelapse: 2**8)
+    lr_multiplier: float = 0.01  # equalised-LR multiplier of F_m's conv1d layers (official code)
+    code_distance: Optional[int] = None  # d: frames between neighbouring motion codes; None = omega_min (official)
+    period_scheme: PeriodScheme = PeriodScheme.geometric  # official code; paper text: linear
+    omega_min: float = 16.0  # shortest initial period in frames (official 16; paper text 2**3; SkyTimelapse 256)
     omega_max: float = 1024.0  # longest initial period in frames, 2**10
+    amplitude_head: bool = False  # paper text: a learned amplitude per wave (off in the official code)
+    wave_code: WaveCode = WaveCode.left  # official: wave parameters from u_l; paper text: from interpolated u_t
     random_xi: float = 1.0  # variance of N(0, xi) angular frequencies for period_scheme=random
     random_seed: int = 0  # the random scheme's frequencies are a buffer drawn from this seed
     hierarchical_distances: list[int] = field(default_factory=lambda: [16, 64, 256])  # kind=hierarchical
@@ -92,15 +102,22 @@ class MotionConfig:
     def __post_init__(self) -> None:
         if self.kernel_size < 1 or self.kernel_size % 2 == 0:
             raise ValueError(f"model.motion.kernel_size must be odd and >= 1, got {self.kernel_size}")
-        for key in ("noise_dim", "code_dim", "num_layers", "code_distance", "max_video_length"):
+        for key in ("noise_dim", "code_dim", "num_layers", "max_video_length"):
             if getattr(self, key) < 1:
                 raise ValueError(f"model.motion.{key} must be >= 1, got {getattr(self, key)}")
+        if self.code_distance is not None and self.code_distance < 1:
+            raise ValueError(f"model.motion.code_distance must be >= 1 or null, got {self.code_distance}")
         if self.embed_dim < 2 or self.embed_dim % 2:
             raise ValueError(f"model.motion.embed_dim must be even and >= 2, got {self.embed_dim}")
+        if not 0.0 < self.lr_multiplier <= 1.0:
+            raise ValueError(f"model.motion.lr_multiplier must be in (0, 1], got {self.lr_multiplier}")
         if not 0.0 < self.omega_min < self.omega_max:
             raise ValueError(
                 f"model.motion.omega_min must be in (0, omega_max={self.omega_max}), got {self.omega_min}"
             )
+        if self.code_distance is None and self.omega_min != round(self.omega_min):
+            raise ValueError(f"model.motion.code_distance=null takes omega_min as the distance, which must then "
+                             f"be a whole number of frames, got {self.omega_min}")
         if not self.hierarchical_distances or min(self.hierarchical_distances) < 1:
             raise ValueError(
                 f"model.motion.hierarchical_distances must be non-empty and >= 1, got {self.hierarchical_distances}"
@@ -115,6 +132,11 @@ class MotionConfig:
             raise ValueError(f"model.motion.progressive_end must be in (0, 1], got {self.progressive_end}")
         if self.random_xi <= 0.0:
             raise ValueError(f"model.motion.random_xi must be > 0, got {self.random_xi}")
+
+    @property
+    def distance(self) -> int:
+        """Frames between neighbouring motion codes: code_distance, or omega_min when it is null (official)."""
+        return self.code_distance if self.code_distance is not None else int(round(self.omega_min))
 
 
 @dataclass
@@ -144,23 +166,27 @@ class DiscriminatorConfig:
     conv_clamp: float | None = 256.0
     num_fp16_res: int = 4
     concat_res: int = 16  # the k frame feature maps are concatenated along channels at this resolution
+    num_frames_div_factor: int = 2  # the block entering concat_res emits channels / this per frame (official: 2)
     mbstd_group_size: int = 4  # minibatch-std group (largest divisor of the batch not above it)
     mbstd_num_channels: int = 1
     time_cond: TimeCond = TimeCond.projection
-    cmap_dim: int = 512  # projection dimension of the time-difference conditioning
-    num_fourier_feats: int = 16  # Fourier features per time difference (periods 2..2**16 frames)
-    max_time_diff: int = 64  # time differences are clamped here for the learned embedding / prediction head
-    time_embed_dim: int = 64  # learned embedding size per rounded time difference
+    cmap_dim: Optional[int] = None  # projection dimension of the conditioning; None = channels at 4x4 (official)
+    max_num_frames: int = 1024  # time differences below this get a learned embedding (official dataset.max_num_frames)
+    time_embed_dim: int = 256  # size of the learned embedding of a rounded time difference (official: 256)
+    mapping_layers: int = 2  # conditioning mapping: embedding, normalise, this many FC layers at lr x 0.01
     feature_diffs: bool = False  # appendix D: concat differences of neighbouring frames' features at concat_res
+    max_time_diff: int = 64  # time_cond=predict: time differences are classified into 0 .. max_time_diff
     time_pred_weight: float = 1.0  # weight of the delta-classification loss when time_cond=predict
 
     def __post_init__(self) -> None:
         if self.concat_res < 4 or self.concat_res & (self.concat_res - 1):
             raise ValueError(f"model.discriminator.concat_res must be a power of two >= 4, got {self.concat_res}")
-        for key in ("channel_base", "channel_max", "mbstd_group_size", "cmap_dim", "num_fourier_feats",
-                    "max_time_diff", "time_embed_dim"):
+        for key in ("channel_base", "channel_max", "mbstd_group_size", "num_frames_div_factor", "max_num_frames",
+                    "time_embed_dim", "mapping_layers", "max_time_diff"):
             if getattr(self, key) < 1:
                 raise ValueError(f"model.discriminator.{key} must be >= 1, got {getattr(self, key)}")
+        if self.cmap_dim is not None and self.cmap_dim < 1:
+            raise ValueError(f"model.discriminator.cmap_dim must be >= 1 or null, got {self.cmap_dim}")
         if self.mbstd_num_channels < 0:
             raise ValueError(f"model.discriminator.mbstd_num_channels must be >= 0, got {self.mbstd_num_channels}")
 

@@ -188,7 +188,7 @@ class G3ANDiscriminator(nn.Module):
         video_logits = self.video(video.transpose(1, 2)).reshape(B, 1)  # [B, 3, K, H, W]
         return {"image": image_logits, "video": video_logits}
 
-    def forward(self, video: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def forward(self, video: torch.Tensor, t: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         s = self.streams(video, t)
         return s["video"] + s["image"].mean(dim=1, keepdim=True)
 

@@ -164,23 +164,32 @@ class Generator(nn.Module):
         self.resolution, self.num_frames = resolution, num_frames
         self.img_channels = 3
         self.mapping = MappingNetwork(cfg.mapping, cfg.c_dim, cfg.motion)
-        self.motion = build_motion(cfg.motion)
+        self.motion = build_motion(cfg.motion, cfg.c_dim)
         motion_dim = cfg.motion.embed_dim if self.motion is not None else 0
         self.synthesis = SynthesisNetwork(cfg.synthesis, cfg.mapping.w_dim, resolution, motion_dim)
         self.entropy_weight = cfg.motion.entropy_weight
 
     def forward(self, z: torch.Tensor, t: torch.Tensor, c: torch.Tensor | None = None,
-                motion_seed: torch.Tensor | None = None, video_len: torch.Tensor | None = None,
-                truncation_psi: float = 1.0) -> torch.Tensor:
-        """z [B, z_dim], t [B, k] frame times (any real values), motion_seed [B] int64 (default: hashed from z)."""
+                motion_noise: torch.Tensor | None = None, motion_seed: torch.Tensor | None = None,
+                video_len: torch.Tensor | None = None, truncation_psi: float = 1.0) -> torch.Tensor:
+        """z [B, z_dim], t [B, k] frame times (any real values), c [B, c_dim] one-hot classes (conditional G).
+
+        Motion noise: by default hashed from ``motion_seed`` [B] int64 (default: from z), so any time range
+        streams with constant memory; ``motion_noise`` [B, L, noise_dim] gives the rows explicitly (row j feeds
+        motion code j, the official layout).
+        """
         B, K = t.shape
         assert z.shape == (B, self.z_dim), f"z must be [{B}, {self.z_dim}], got {list(z.shape)}"
+        if self.c_dim > 0:
+            assert c is not None and c.shape == (B, self.c_dim), f"conditional G needs c [{B}, {self.c_dim}]"
+        else:
+            c = None  # an unconditional G ignores labels ([B, 0] or None)
         dtype = self.synthesis.blocks[0].const.dtype
         w = self.mapping(z.to(dtype), c, video_len, truncation_psi)  # [B, w_dim]
         v = None
         if self.motion is not None:
             seed = seed_from_z(z) if motion_seed is None else motion_seed.to(device=z.device, dtype=torch.long)
-            v = self.motion(seed, t.to(dtype))  # [B, K, motion_dim]
+            v = self.motion(seed, t.to(dtype), c, motion_noise)  # [B, K, motion_dim]
             v = v.reshape(B * K, -1)  # frames into batch
         w_frames = w.repeat_interleave(K, dim=0)  # [B * K, w_dim]: each frame of a video shares its w
         img = self.synthesis(w_frames, v)  # [B * K, 3, H, W]

@@ -50,21 +50,33 @@ class EqualLinear(nn.Module):
 
 
 class EqualConv1d(nn.Module):
-    """1-D convolution with equalised LR; the motion mapping network F_m uses it with padding 0."""
+    """1-D convolution with equalised LR; the motion mapping network F_m uses it with padding 0.
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, padding: int = 0,
-                 activation: bool = True) -> None:
+    Its activation is a plain leaky ReLU(0.2), without the sqrt(2) gain of the 2-D layers (as the official F_m).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        padding: int = 0,
+        activation: bool = True,  # leaky ReLU(0.2), no gain
+        lr_multiplier: float = 1.0,  # 0.01 in F_m (official)
+    ) -> None:
         super().__init__()
-        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size))
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size) / lr_multiplier)
         self.bias = nn.Parameter(torch.zeros(out_channels))
-        self.weight_gain = 1.0 / math.sqrt(in_channels * kernel_size)
+        self.weight_gain = lr_multiplier / math.sqrt(in_channels * kernel_size)
+        self.bias_gain = lr_multiplier
         self.padding = padding
         self.kernel_size = kernel_size
         self.activation = activation
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: [B, C, L] -> [B, C', L - (kernel - 1) + 2 pad]
-        x = F.conv1d(x, self.weight.to(x.dtype) * self.weight_gain, self.bias.to(x.dtype), padding=self.padding)
-        return lrelu_clamp(x) if self.activation else x
+        w = self.weight.to(x.dtype) * self.weight_gain
+        x = F.conv1d(x, w, self.bias.to(x.dtype) * self.bias_gain, padding=self.padding)
+        return F.leaky_relu(x, 0.2) if self.activation else x
 
 
 def fir_filter(device: torch.device | None = None) -> torch.Tensor:

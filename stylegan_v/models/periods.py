@@ -17,7 +17,7 @@ from stylegan_v.models.config import PeriodScheme
 def init_periods(
     scheme: PeriodScheme | str,
     n: int,  # number of waves (embed_dim / 2)
-    omega_min: float = 8.0,  # frames
+    omega_min: float = 16.0,  # frames
     omega_max: float = 1024.0,  # frames
     random_xi: float = 1.0,
     random_seed: int = 0,
@@ -28,9 +28,10 @@ def init_periods(
     if scheme == PeriodScheme.linear:
         return omega_min + (i / n) * (omega_max - omega_min)  # paper eq. 6
     elif scheme == PeriodScheme.geometric:
+        # Longest period first: the official code lays its waves out in this order, so weights load as they are.
         if n == 1:
             return torch.tensor([omega_min], dtype=torch.float64)
-        return 2.0 ** torch.linspace(math.log2(omega_min), math.log2(omega_max), n, dtype=torch.float64)
+        return (2.0 ** torch.linspace(math.log2(omega_min), math.log2(omega_max), n, dtype=torch.float64)).flip(0)
     elif scheme == PeriodScheme.exponential:
         # sigma = (2pi/2^1.., ) without the degenerate period 2 (sin(pi t) = 0 at every integer frame):
         # periods 4, 8, ..., 2^(n+1); with n = 5 the cycle is 64 frames, as in Figure 9a.
@@ -51,7 +52,7 @@ def cycle_length(periods: torch.Tensor) -> int:
     return out
 
 
-def scheme_cycle_length(scheme: PeriodScheme | str, n: int, omega_min: float = 8.0, omega_max: float = 1024.0,
+def scheme_cycle_length(scheme: PeriodScheme | str, n: int, omega_min: float = 16.0, omega_max: float = 1024.0,
                         random_xi: float = 1.0, random_seed: int = 0) -> int:
     """Cycle length of a scheme's initial embedding, for Figure 9 and the report."""
     return cycle_length(init_periods(scheme, n, omega_min, omega_max, random_xi, random_seed))

@@ -2,7 +2,8 @@
 
 ``AcyclicMotion.forward`` returns only the final embedding; the two intermediate curves of the figure (raw
 waves, stitched without aligners) are recomputed here from its public pieces (code layers, wave heads,
-``sigma``), and :func:`acyclic_parts` checks that raw - stitch + aligners reproduces ``forward`` exactly.
+``freqs``, ``phase_scales``), and :func:`acyclic_parts` checks that raw - stitch + aligners reproduces
+``forward`` exactly.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def scheme_curves(scheme: str, n: int, frames: int, cfg: MotionConfig) -> Scheme
 @dataclass
 class AcyclicParts:
     t: torch.Tensor  # [T] frames
-    raw: torch.Tensor  # [T, n] amplitudes * sin(omega_t t + phi_t): the waves before stitching
+    raw: torch.Tensor  # [T, n] sin(omega_t t + phi_t): the waves before stitching
     stitched: torch.Tensor  # [T, n] raw minus its interpolation between anchors (zero at every anchor)
     ours: torch.Tensor  # [T, n] stitched + aligners = AcyclicMotion.forward (sin half)
     anchors: torch.Tensor  # [A] anchor times t_j = j d in range
@@ -45,9 +46,10 @@ class AcyclicParts:
 
 
 def small_motion_config(waves: int, code_distance: int) -> MotionConfig:
-    """The paper's motion module with ``waves`` sin/cos pairs (the figure draws d = 3) and small codes (fast)."""
+    """The motion module with ``waves`` sin/cos pairs (the figure draws d = 3), small codes (fast) and linearly
+    spaced periods, as the figure's caption; everything else as the official model."""
     return MotionConfig(kind=MotionKind.acyclic, noise_dim=16, code_dim=16, embed_dim=2 * waves,
-                        code_distance=code_distance, period_scheme=PeriodScheme.linear)
+                        code_distance=code_distance, period_scheme=PeriodScheme.linear, omega_min=8.0)
 
 
 def acyclic_parts(frames: int, waves: int = 3, code_distance: int = 16, seed: int = 0) -> AcyclicParts:
@@ -58,26 +60,29 @@ def acyclic_parts(frames: int, waves: int = 3, code_distance: int = 16, seed: in
     t = torch.linspace(0.0, float(frames), 4 * frames + 1)[None]  # [1, T]
     video_seed = torch.tensor([seed], dtype=torch.int64)
     with torch.no_grad():
-        u_t, aligners = 0.0, 0.0
+        u_l, u_r, aligners = 0.0, 0.0, 0.0
         for layer in motion.layers:
-            u, a = layer(video_seed, t)
-            u_t, aligners = u_t + u, aligners + a
-        freqs = ((torch.tanh(motion.to_periods(u_t)) + 1.0) * motion.sigma).double()  # [1, T, n]
-        phases = motion.to_phases(u_t).double()
-        amps = (motion.to_amplitudes(u_t) * motion.frequency_mask()).double()
+            left_code, right_code, a = layer(video_seed, t, None, None)
+            u_l, u_r, aligners = u_l + left_code, u_r + right_code, aligners + a
         d = motion.stitch_distance
         left = torch.floor(t / d).double()
         alpha = (t.double() / d - left)[..., None]
         t_l = (left * d)[..., None]
+        u_wave = u_l if cfg.wave_code.value == "left" else torch.lerp(u_l, u_r, alpha.float())
+        freqs = ((torch.tanh(motion.to_periods(u_wave)) + 1.0) * motion.freqs).double()  # [1, T, n]
+        offsets = (motion.to_phases(u_wave) * motion.phase_scales).double()
+        scale = motion.frequency_mask().double()
+        if motion.to_amplitudes is not None:
+            scale = motion.to_amplitudes(u_wave).double() * scale
 
         def wave(tau: torch.Tensor) -> torch.Tensor:  # sin half of the raw embedding, [1, T, n]
-            return torch.sin(freqs * tau + phases)
+            return torch.sin(freqs * tau + offsets)
 
         raw = wave(t.double()[..., None])
-        stitched = raw - torch.lerp(wave(t_l), wave(t_l + d), alpha)
+        stitched = scale * (raw - torch.lerp(wave(t_l), wave(t_l + d), alpha))
         ours = motion(video_seed, t)[..., :waves].double()  # the model's own forward, sin half
-    rebuilt = amps * stitched + aligners[..., :waves].double()
+    rebuilt = stitched + aligners[..., :waves].double()
     assert torch.allclose(rebuilt, ours, atol=1e-4), "recomputed embedding drifted from AcyclicMotion.forward"
     anchors = torch.arange(0, frames + 1, d, dtype=torch.float64)
-    return AcyclicParts(t[0].double(), (amps * raw)[0], (amps * stitched)[0], ours[0], anchors,
+    return AcyclicParts(t[0].double(), raw[0], stitched[0], ours[0], anchors,
                         scheme_cycle_length("linear", waves, cfg.omega_min, cfg.omega_max))

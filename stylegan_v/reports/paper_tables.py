@@ -325,6 +325,7 @@ ABLATION_FAMILIES = {
     "kernel_size": "Motion mapping kernel size (appendix B.1)",
     "k_frames": "Frames per video k in sparse training (§3.3, appendix H)",
     "failed_experiments": "Failed experiments (appendix D)",
+    "paper_text": "The paper's text against the official code (motion module)",
     "baselines": "Baselines: motion codes and generators (appendix C, Table 6)",
 }
 

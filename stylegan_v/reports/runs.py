@@ -57,7 +57,7 @@ class RunInfo:
     @property
     def step_unit(self) -> str:
         unit = self.params.get("tracking.step_unit", "kimg")
-        return "videos shown" if unit == "img" else unit
+        return "frames shown" if unit == "img" else unit
 
     def metric_names(self) -> list[str]:
         return sorted(k[len(METRIC_PREFIX):] for k in self.history if k.startswith(METRIC_PREFIX))

@@ -61,7 +61,7 @@ class TrackingConfig:
         return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
     def step_for(self, nimg: int) -> int:
-        """The MLflow step for a training progress of ``nimg`` videos shown (see ``step_unit``)."""
+        """The MLflow step for a training progress of ``nimg`` frames shown to D (see ``step_unit``)."""
         if nimg < 0:
             raise ValueError(f"nimg must be >= 0, got {nimg}")
         if self.step_unit == "kimg":

@@ -8,16 +8,23 @@ for snapshot metrics inside the loop and for ``python -m stylegan_v.evaluate met
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from stylegan_v.data.video_dataset import VideoDataset
 from stylegan_v.training.checkpoint import load_generator
 
 
-def video_generator(G: nn.Module, device: torch.device | str, batch: int = 4):
-    """Wrap G as a metrics FakeGenerator: fixed seeds, frames 0 .. num_frames - 1, in batches of ``batch``."""
+def video_generator(G: nn.Module, device: torch.device | str, batch: int = 4, labels: np.ndarray | None = None):
+    """Wrap G as a metrics FakeGenerator: fixed seeds, frames 0 .. num_frames - 1, in batches of ``batch``.
+
+    A conditional G gets the class of a random training video per fake (``labels``: the training videos'
+    class ids), so classes appear as often as in the data; without ``labels`` classes are uniform.
+    """
+    num_classes = int(getattr(G, "c_dim", 0))
 
     def generate(num_videos: int, num_frames: int, seed: int) -> Iterator[np.ndarray]:
         gen = torch.Generator().manual_seed(seed)
@@ -25,8 +32,13 @@ def video_generator(G: nn.Module, device: torch.device | str, batch: int = 4):
         for start in range(0, num_videos, batch):
             n = min(batch, num_videos - start)
             z = torch.randn(n, G.z_dim, generator=gen).to(device)
+            c = None
+            if num_classes:
+                pool = torch.as_tensor(labels) if labels is not None else torch.arange(num_classes)
+                ids = pool[torch.randint(len(pool), (n,), generator=gen)]
+                c = torch.nn.functional.one_hot(ids, num_classes).float().to(device)
             with torch.no_grad():
-                video = G(z, t[None].expand(n, -1).to(device))  # [n, T, 3, H, W]
+                video = G(z, t[None].expand(n, -1).to(device), c)  # [n, T, 3, H, W]
             frames = ((video.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
             yield from frames.permute(0, 1, 3, 4, 2).cpu().numpy()  # n x [T, H, W, 3]
 
@@ -34,6 +46,15 @@ def video_generator(G: nn.Module, device: torch.device | str, batch: int = 4):
 
 
 def from_checkpoint(checkpoint: str, device: str = "cpu"):
-    """The ``metrics.generator_loader`` for training checkpoints (a file or a run directory)."""
-    G, _ = load_generator(checkpoint, device)
-    return video_generator(G, device)
+    """The ``metrics.generator_loader`` for training checkpoints (a file or a run directory); a conditional G
+    draws classes like its training data when that dataset is at hand."""
+    G, cfg = load_generator(checkpoint, device)
+    return video_generator(G, device, labels=training_labels(cfg) if getattr(G, "c_dim", 0) else None)
+
+
+def training_labels(cfg: dict) -> np.ndarray | None:
+    """Class ids of the training videos named by a checkpoint's config, or None when that dataset is absent."""
+    try:
+        return VideoDataset(Path(cfg["paths"]["data_dir"]) / cfg["dataset"]["name"]).labels
+    except (KeyError, TypeError, FileNotFoundError):
+        return None

@@ -37,7 +37,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Sampler
 
 from stylegan_v.data.augment import AugmentPipe
-from stylegan_v.data.sampling import ClipDataset, VideoFirstSampler, worker_init_fn
+from stylegan_v.data.sampling import ClipDataset, VideoFirstSampler, sample_fake_times, worker_init_fn
 from stylegan_v.data.video_dataset import VideoDataset
 from stylegan_v.launch.distributed import DistributedEnv
 from stylegan_v.metrics.config import MetricsConfig
@@ -65,7 +65,7 @@ class Progress:
     """Counters that a checkpoint carries across job segments."""
 
     step: int = 0  # optimiser steps done
-    nimg: int = 0  # real videos shown to D
+    nimg: int = 0  # real frames shown to D (videos x k)
     tick: int = 0  # ticks done
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. the cost meter's state
 
@@ -113,6 +113,19 @@ def _peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
+def _lazy_adam(module: nn.Module, lr: float, betas: list[float], eps: float, interval: int) -> torch.optim.Adam:
+    """Adam for a module regularised every ``interval`` steps: lr x i/(i+1), betas ** (i/(i+1)) (StyleGAN2)."""
+    ratio = interval / (interval + 1)
+    return torch.optim.Adam(module.parameters(), lr=lr * ratio, betas=tuple(b**ratio for b in betas), eps=eps)
+
+
+def one_hot(labels: Tensor, num_classes: int) -> Tensor | None:
+    """[B] int64 class ids -> [B, num_classes] float; None for an unconditional model."""
+    if num_classes == 0:
+        return None
+    return torch.nn.functional.one_hot(labels.long(), num_classes).float()
+
+
 class Trainer:
     """One training run on this rank. ``run()`` returns ``"finished"`` or ``"interrupted"``."""
 
@@ -136,23 +149,24 @@ class Trainer:
                              f"videos per rank")
         self.num_micro = self.batch_rank // self.batch_micro
 
-        # Same seed on every rank for the weights, so all ranks start identical without a broadcast.
-        torch.manual_seed(cfg.seed)
         self.num_frames = int(cfg.dataset.sampling.num_frames)
         self.resolution = int(cfg.dataset.resolution)
+        self.videos = VideoDataset(Path(cfg.paths.data_dir) / cfg.dataset.name)
+        self.num_classes = self._check_labels()
+        # Same seed on every rank for the weights, so all ranks start identical without a broadcast.
+        torch.manual_seed(cfg.seed)
         G, D = build_models(cfg.model, self.resolution, self.num_frames)
         self.G, self.D = G.to(self.device).train(), D.to(self.device).train()
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.augment = (AugmentPipe(p=t.augment.p, video_consistent=t.augment.video_consistent).to(self.device)
                         if t.augment.mode != "off" else None)
-        self.loss = VideoGANLoss(self.G, self.D, self.augment, t.r1_gamma)
-        ratio = t.r1_interval / (t.r1_interval + 1)  # lazy regularisation: same effective lr and momentum
-        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=t.lr_g, betas=tuple(t.betas), eps=t.eps)
-        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=t.lr_d * ratio,
-                                      betas=tuple(b**ratio for b in t.betas), eps=t.eps)
+        self.loss = VideoGANLoss(self.G, self.D, self.augment, t.gamma(self.resolution))
+        self.opt_G = _lazy_adam(self.G, t.learning_rate(t.lr_g, self.resolution), t.betas, t.eps, t.g_reg_interval)
+        self.opt_D = _lazy_adam(self.D, t.learning_rate(t.lr_d, self.resolution), t.betas, t.eps, t.r1_interval)
         self.progress = Progress()
-        self.videos = VideoDataset(Path(cfg.paths.data_dir) / cfg.dataset.name)
         resumed = self._resume()
+        if not resumed and t.init_from:
+            self._init_from(t.init_from)
         # Cost: segments accumulate across requeues inside the checkpoint (Progress.extra["cost"]).
         self.cost = CostMeter()
         if "cost" in self.progress.extra:
@@ -166,6 +180,34 @@ class Trainer:
             np.random.seed((cfg.seed + env.rank) % 2**32)
         self._batches = self._data_stream()
         self._ada_signs: list[Tensor] = []
+
+    def _check_labels(self) -> int:
+        """Classes of a conditional run (training.cond), written into the model config; 0 otherwise."""
+        classes = len(self.videos.manifest.get("label_names", []))
+        model = self.cfg.model
+        key = "num_classes" if model.name == "g3an" else "c_dim"
+        if not self.tcfg.cond:
+            if int(model.get(key, 0)):
+                raise ValueError(f"model.{key}={model.get(key)} but training.cond=false: set training.cond=true "
+                                 "to train on the dataset's labels (the number of classes comes from the dataset)")
+            return 0
+        if classes == 0 or bool((self.videos.labels < 0).any()):
+            raise ValueError(f"training.cond=true but dataset {self.cfg.dataset.name} has no class label for "
+                             f"every video (set dataset.label_from when preparing it)")
+        if int(model.get(key, 0)) not in (0, classes):
+            raise ValueError(f"model.{key}={model.get(key)} but dataset {self.cfg.dataset.name} has {classes} classes")
+        model[key] = classes
+        return classes
+
+    def _init_from(self, path: str) -> None:
+        """Start from another run's weights (G, D, G_ema), e.g. an official snapshot after convert_official."""
+        state = checkpoint.load(checkpoint.resolve(path))
+        for name, module in (("G", self.G), ("D", self.D), ("G_ema", self.G_ema)):
+            if name not in state:
+                raise ValueError(f"training.init_from={path} has no {name} weights")
+            module.load_state_dict(state[name])
+        if self.env.is_main:
+            log.info("initialised G, D and G_ema from %s", path)
 
     # ------------------------------------------------------------------------------------------ state
 
@@ -222,7 +264,8 @@ class Trainer:
     def _data_stream(self) -> Iterator[dict[str, Tensor]]:
         s = self.cfg.dataset.sampling
         clips = ClipDataset(self.videos, num_frames=s.num_frames, mode=s.mode, max_dist=s.max_dist,
-                            spans=list(s.spans) if s.spans is not None else None, stride=s.stride)
+                            spans=list(s.spans) if s.spans is not None else None, stride=s.stride,
+                            mirror=self.tcfg.mirror)
         sampler = VideoFirstSampler(self.videos.num_videos, seed=self.cfg.seed, rank=self.env.rank,
                                     world_size=self.env.world_size)
         loader = DataLoader(
@@ -235,17 +278,18 @@ class Trainer:
         self._loader = loader
         return iter(loader)
 
-    def _fake_times(self, real_t: Tensor) -> Tensor:
-        """Fake clips share the real clips' frame spacings (so D's Δ-conditioning sees the same Δs) at
-        random start frames below ``fake_max_time`` — G must work at any t, not only near 0."""
-        B = real_t.shape[0]
-        rel = (real_t - real_t[:, :1])[torch.randperm(B)]
-        span = rel[:, -1]
+    def _fakes(self, batch: int) -> tuple[Tensor, Tensor, Tensor | None]:
+        """z, frame times and classes of ``batch`` fake videos: each takes a random real video's length (and
+        label) and samples its frames as real clips are, at a fractional offset (:func:`sample_fake_times`)."""
+        s = self.cfg.dataset.sampling
         # A generator of fixed-length videos (G3AN: 16 frames) only has times below its length.
-        max_time = min(self.tcfg.fake_max_time, getattr(self.G, "video_frames", self.tcfg.fake_max_time))
-        room = (max_time - span).clamp(min=1)
-        offset = torch.floor(torch.rand(B) * room)
-        return rel + offset[:, None]
+        max_frames = min(int(s.max_num_frames), getattr(self.G, "video_frames", int(s.max_num_frames)))
+        times, videos = sample_fake_times(self.videos.lengths, batch, self.num_frames, np.random, mode=s.mode,
+                                          max_dist=s.max_dist, spans=list(s.spans) if s.spans is not None else None,
+                                          stride=s.stride, max_num_frames=max_frames)
+        z = torch.randn(batch, self.G.z_dim, device=self.device)
+        c = one_hot(torch.from_numpy(self.videos.labels[videos]), self.num_classes)
+        return z, torch.from_numpy(times).to(self.device), None if c is None else c.to(self.device)
 
     # ------------------------------------------------------------------------------------------ steps
 
@@ -268,15 +312,15 @@ class Trainer:
                 torch.nan_to_num(p.grad, nan=0, posinf=1e5, neginf=-1e5, out=p.grad)
 
     def _phase(self, name: str, module: nn.Module, opt: torch.optim.Optimizer, real: Tensor, real_t: Tensor,
-               gain: float, stats: dict[str, list[Tensor]]) -> None:
+               real_c: Tensor | None, gain: float, stats: dict[str, list[Tensor]]) -> None:
         self.G.requires_grad_(module is self.G)
         self.D.requires_grad_(module is self.D)
         opt.zero_grad(set_to_none=True)
         for mb in range(self.num_micro):
             sl = slice(mb * self.batch_micro, (mb + 1) * self.batch_micro)
-            z = torch.randn(self.batch_micro, self.G.z_dim, device=self.device)
-            fake_t = self._fake_times(real_t[sl].cpu()).to(self.device)
-            out = self.loss.accumulate_gradients(name, real[sl], real_t[sl], z, fake_t, gain / self.num_micro)
+            z, fake_t, fake_c = self._fakes(self.batch_micro)
+            out = self.loss.accumulate_gradients(name, real[sl], real_t[sl], z, fake_t, gain / self.num_micro,
+                                                 real_c=None if real_c is None else real_c[sl], fake_c=fake_c)
             for key, value in out.items():
                 stats[key].append(value)
         self._sync_grads(module)
@@ -287,20 +331,22 @@ class Trainer:
         batch = next(self._batches)
         real = batch["frames"].to(self.device, non_blocking=True).float() / 127.5 - 1  # [B, k, 3, H, W]
         real_t = batch["times"].to(self.device).float()  # [B, k]
+        real_c = one_hot(batch["label"], self.num_classes)
+        real_c = None if real_c is None else real_c.to(self.device)
         self.G.set_progress(min(self.progress.kimg / t.total_kimg, 1.0))
-        self._phase("G", self.G, self.opt_G, real, real_t, 1.0, stats)
-        self._phase("D", self.D, self.opt_D, real, real_t, 1.0, stats)
-        if t.r1_gamma > 0 and self.progress.step % t.r1_interval == 0:
-            self._phase("Dreg", self.D, self.opt_D, real, real_t, float(t.r1_interval), stats)
+        self._phase("G", self.G, self.opt_G, real, real_t, real_c, 1.0, stats)
+        self._phase("D", self.D, self.opt_D, real, real_t, real_c, 1.0, stats)
+        if self.loss.r1_gamma > 0 and self.progress.step % t.r1_interval == 0:
+            self._phase("Dreg", self.D, self.opt_D, real, real_t, real_c, float(t.r1_interval), stats)
         self.progress.step += 1
-        self.progress.nimg += t.batch_size
+        self.progress.nimg += t.batch_size * self.num_frames  # kimg counts frames
         self._update_ema()
         self._adjust_augment(stats)
 
     def _update_ema(self) -> None:
         t = self.tcfg
-        ema_nimg = t.ema_kimg * 1000 * t.batch_size / 32
-        if t.ema_rampup is not None:
+        ema_nimg = t.ema_kimg * 1000 * t.batch_size / 32  # half-life in videos
+        if t.ema_rampup is not None:  # ... at most this fraction of the frames seen so far (official)
             ema_nimg = min(ema_nimg, self.progress.nimg * t.ema_rampup)
         beta = 0.5 ** (t.batch_size / max(ema_nimg, 1e-8))
         with torch.no_grad():
@@ -378,7 +424,7 @@ class Trainer:
         tick_start_nimg, tick_start_time = self.progress.nimg, time.monotonic()
         if self.env.is_main:
             log.info("training %s on %s: %d rank(s) x %d videos (%d micro-batches), k=%d, %d²; 1 kimg = 1000 "
-                     "real videos", self.cfg.model.name, self.device, self.env.world_size, self.batch_rank,
+                     "frames shown to D", self.cfg.model.name, self.device, self.env.world_size, self.batch_rank,
                      self.num_micro, self.num_frames, self.resolution)
         while not self._done():
             with self._signals_held():
@@ -448,7 +494,7 @@ class Trainer:
         if not hasattr(self, "_detectors"):
             self._detectors = Detectors(mcfg, Path(self.cfg.paths.cache_dir))  # loads each detector once per run
         real = open_video_source(Path(self.cfg.paths.data_dir) / self.cfg.dataset.name)
-        fake = video_generator(self.G_ema, self.device)
+        fake = video_generator(self.G_ema, self.device, labels=self.videos.labels if self.num_classes else None)
         results = {}
         for name in self.tcfg.metrics:
             t0 = time.monotonic()
@@ -459,13 +505,14 @@ class Trainer:
         return results
 
     def save_sample_grid(self) -> Path:
-        """Rows are videos (fixed z), columns are frames t = 0, 2, 4, ... of G_ema."""
+        """Rows are videos (fixed z; classes in turn for a conditional model), columns are frames t = 0, 2, 4, ..."""
         rows, cols = self.tcfg.sample_grid
         gen = torch.Generator().manual_seed(self.cfg.seed)
         z = torch.randn(rows, self.G_ema.z_dim, generator=gen).to(self.device)
         t = (torch.arange(cols, dtype=torch.float32) * 2)[None].expand(rows, -1).to(self.device)
+        c = one_hot(torch.arange(rows) % max(self.num_classes, 1), self.num_classes)
         with torch.no_grad():
-            video = self.G_ema(z, t)  # [rows, cols, 3, H, W]
+            video = self.G_ema(z, t, None if c is None else c.to(self.device))  # [rows, cols, 3, H, W]
         img = ((video.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
         H, W = img.shape[-2:]
         grid = img.permute(0, 3, 1, 4, 2).reshape(rows * H, cols * W, 3).numpy()  # [rows*H, cols*W, 3]

@@ -28,14 +28,16 @@ class VideoGANLoss:
     def __init__(self, G: nn.Module, D: nn.Module, augment: Augment | None, r1_gamma: float) -> None:
         self.G, self.D, self.augment, self.r1_gamma = G, D, augment, r1_gamma
 
-    def _D(self, videos: Tensor, t: Tensor) -> Tensor:
+    def _D(self, videos: Tensor, t: Tensor, c: Tensor | None) -> Tensor:
         if self.augment is not None:
             videos = self.augment(videos)
-        return self.D(videos, t)
+        return self.D(videos, t, c)
 
     def accumulate_gradients(self, phase: str, real: Tensor, real_t: Tensor, z: Tensor, fake_t: Tensor,
-                             gain: float = 1.0) -> dict[str, Tensor]:
-        """One phase on one micro-batch. real [B, k, 3, H, W] in [-1, 1]; real_t, fake_t [B, k]; z [B, z_dim].
+                             gain: float = 1.0, real_c: Tensor | None = None,
+                             fake_c: Tensor | None = None) -> dict[str, Tensor]:
+        """One phase on one micro-batch. real [B, k, 3, H, W] in [-1, 1]; real_t, fake_t [B, k]; z [B, z_dim];
+        real_c, fake_c [B, c_dim] one-hot classes of a conditional model (None otherwise).
 
         ``gain`` scales the loss (1 / number of micro-batches, times the lazy-regularisation interval for R1).
         """
@@ -43,8 +45,8 @@ class VideoGANLoss:
         assert real.shape[:2] == (B, K) and fake_t.shape == (B, K) and z.shape[0] == B, (real.shape, fake_t.shape)
         stats: dict[str, Tensor] = {}
         if phase == "G":
-            fake = self.G(z, fake_t)
-            logits = self._D(fake, fake_t)
+            fake = self.G(z, fake_t, fake_c)
+            logits = self._D(fake, fake_t, fake_c)
             loss = F.softplus(-logits).mean()  # -log sigmoid(D(G(z)))
             stats["loss/G"] = loss.detach()
             for name, term in _extra(self.G).items():
@@ -52,9 +54,9 @@ class VideoGANLoss:
                 stats[f"loss/G_{name}"] = term.detach()
         elif phase == "D":
             with torch.no_grad():
-                fake = self.G(z, fake_t)
-            logits_fake = self._D(fake, fake_t)
-            logits_real = self._D(real, real_t)
+                fake = self.G(z, fake_t, fake_c)
+            logits_fake = self._D(fake, fake_t, fake_c)
+            logits_real = self._D(real, real_t, real_c)
             loss = F.softplus(logits_fake).mean() + F.softplus(-logits_real).mean()
             stats["loss/D"] = loss.detach()
             stats["D/real_sign"] = logits_real.detach().sign().mean()  # what ADA steers towards its target
@@ -64,7 +66,7 @@ class VideoGANLoss:
                 stats[f"loss/D_{name}"] = term.detach()
         elif phase == "Dreg":
             real = real.detach().requires_grad_(True)
-            logits = self._D(real, real_t)
+            logits = self._D(real, real_t, real_c)
             (grad,) = torch.autograd.grad(logits.sum(), real, create_graph=True)
             # Squared gradient norm per frame, averaged over the k frames of each video.
             penalty = grad.square().sum(dim=(2, 3, 4)).mean(dim=1)  # [B]

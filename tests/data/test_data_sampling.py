@@ -15,6 +15,7 @@ from stylegan_v.data.sampling import (
     VideoFirstSampler,
     default_spans,
     sample_consecutive,
+    sample_fake_times,
     sample_sparse,
     select_clips,
 )
@@ -39,8 +40,53 @@ def _write_dataset(root: Path, lengths: list[int], size: int = 8) -> VideoDatase
     return VideoDataset(root)
 
 
-def test_default_spans_are_the_papers() -> None:
-    assert default_spans(32) == [2, 4, 8, 16, 32]
+def test_default_spans_are_the_official_ones() -> None:
+    assert default_spans(32) == [1, 2, 4, 8, 16, 32]  # official total_dists up to max_dist
+    assert [s for s in default_spans(32) if s >= 3 - 1] == [2, 4, 8, 16, 32]  # k = 3: the paper's spans
+
+
+def test_fake_times_take_a_real_video_length_and_a_fractional_offset() -> None:
+    lengths = np.array([3, 12, 400, 5000])
+    rng = np.random.RandomState(0)
+    times, videos = sample_fake_times(lengths, 4000, 3, rng, max_dist=32, max_num_frames=1024)
+    assert times.shape == (4000, 3) and times.dtype == np.float32 and set(videos) == {0, 1, 2, 3}
+    rel = times - times[:, :1]
+    np.testing.assert_allclose(rel, np.round(rel), atol=1e-3)  # whole frames apart, as real clips
+    assert np.all(np.diff(times, axis=1) > 0) and times.min() >= 0
+    span = np.round(rel[:, -1])
+    for v, length in enumerate(lengths):
+        mine = videos == v
+        capped = min(length, 1024)
+        assert np.all(times[mine, -1] < capped - 1 + 1e-6), "inside the video the clip was modelled on"
+        allowed = [s for s in (2, 4, 8, 16, 32) if s <= capped - 1] or [capped - 1]
+        assert set(span[mine].astype(int)) == set(allowed)
+    assert (times[videos != 0, 0] % 1 != 0).mean() > 0.99  # fractional offsets (a 3-frame video has no room)
+    assert times[videos == 3, 0].max() > 900  # offsets over the (capped) length of a long video
+    consecutive, _ = sample_fake_times(lengths, 50, 3, rng, mode="consecutive", stride=2)
+    np.testing.assert_array_equal(np.diff(consecutive, axis=1), 2.0)
+
+
+def test_mirror_flips_whole_clips_about_half_the_time(tmp_path: Path) -> None:
+    root = tmp_path / "asym"
+    writer = fmt.VideoWriter(root, "0000", "png", 95)
+    frame = np.zeros((8, 8, 3), dtype=np.uint8)
+    frame[:, :4] = 200  # bright left half
+    for _ in range(40):
+        writer.add(frame)
+    videos = [{"name": writer.name, "num_frames": 40, "fps": 25.0, "label": None, "speaker": None, "source": None,
+               "sha256": writer.digest()}]
+    fmt.write_manifest(root, {
+        "format_version": fmt.FORMAT_VERSION, "name": "asym", "fps": 25.0, "resolution": 8, "image_format": "png",
+        "jpeg_quality": None, "config_hash": "test", "content_hash": fmt.content_hash(videos), "num_videos": 1,
+        "num_frames": 40, "label_names": [], "speaker_names": [], "videos": videos, "rejected": [],
+    })
+    plain, mirrored = ClipDataset(VideoDataset(root), num_frames=3), ClipDataset(VideoDataset(root), num_frames=3,
+                                                                                   mirror=True)
+    assert all(plain[(0, seed)]["frames"][:, :, :, 0].float().mean() == 200 for seed in range(20))
+    left = [mirrored[(0, seed)]["frames"][:, :, :, 0].float() for seed in range(200)]
+    flipped = [bool((clip == 0).all()) for clip in left]  # every frame of a clip flipped together
+    assert all(bool((clip == 200).all()) or f for clip, f in zip(left, flipped))
+    assert 60 < sum(flipped) < 140
 
 
 @pytest.mark.parametrize("k", [2, 3, 4, 8])

@@ -62,7 +62,8 @@ def test_discriminator_concat_and_time_projection(tiny) -> None:
     torch.manual_seed(0)
     cfg = tiny("resolution=64")
     D = Discriminator(cfg.discriminator, 64, 3)
-    assert len(D.frame_blocks) == 2 and D.video_blocks[0].conv0.weight.shape[1] == 3 * 16  # k x C at 16x16
+    # k x C/2 at 16x16: the last per-frame block halves its channels (official num_frames_div_factor 2)
+    assert len(D.frame_blocks) == 2 and D.video_blocks[0].conv0.weight.shape[1] == 3 * 16 // 2
     video = torch.randn(4, 3, 3, 64, 64)
     t1 = torch.tensor([[0.0, 1.0, 3.0]] * 4)
     logits = D(video, t1)

@@ -15,7 +15,7 @@ from stylegan_v.models.periods import cycle_length, init_periods, scheme_cycle_l
 
 
 def test_n_anchors_consume_n_plus_20_noise_codes() -> None:
-    fm = MotionMapping(noise_dim=8, hidden_dim=8, code_dim=8, kernel_size=11, num_layers=2)
+    fm = MotionMapping(in_dim=8, hidden_dim=8, code_dim=8, kernel_size=11, num_layers=2, lr_multiplier=0.01)
     for n in (1, 5, 40):
         assert fm(torch.randn(2, n + 20, 8)).shape == (2, n, 8)
     with pytest.raises(RuntimeError):
@@ -41,15 +41,15 @@ def test_period_bound_tanh_plus_one_in_open_0_2() -> None:
     u = torch.randn(1000, 16) * 100.0  # extreme codes saturate tanh
     scale = torch.tanh(m.to_periods(u)) + 1.0
     assert scale.min() >= 0.0 and scale.max() <= 2.0
-    assert m.sigma.double().allclose(2 * math.pi / init_periods("linear", 8, 8.0, 1024.0))
+    assert m.freqs.double().allclose(2 * math.pi / init_periods("geometric", 8, 16.0, 1024.0))
 
 
 def test_period_schemes_and_cycle_lengths() -> None:
     lin = init_periods(PeriodScheme.linear, 256, 8.0, 1024.0)
     assert lin[0] == 8.0 and lin[-1] == pytest.approx(8.0 + 255 / 256 * 1016) and lin[-1] < 1024.0  # eq. 6
-    geo = init_periods(PeriodScheme.geometric, 256, 16.0, 1024.0)
-    assert geo[0] == pytest.approx(16.0) and geo[-1] == pytest.approx(1024.0)
-    assert (geo[1:] / geo[:-1]).allclose(torch.full([255], 2 ** (6 / 255), dtype=torch.float64))
+    geo = init_periods(PeriodScheme.geometric, 256, 16.0, 1024.0)  # the official layout: longest period first
+    assert geo[0] == pytest.approx(1024.0) and geo[-1] == pytest.approx(16.0)
+    assert (geo[:-1] / geo[1:]).allclose(torch.full([255], 2 ** (6 / 255), dtype=torch.float64))
     # exponential: periods 4, 8, ..., 2^(n+1): the cycle is the largest period (Figure 9a: n = 5 -> 64 frames)
     assert scheme_cycle_length(PeriodScheme.exponential, 5) == 64
     assert scheme_cycle_length(PeriodScheme.exponential, 10) == 2**11
@@ -57,7 +57,8 @@ def test_period_schemes_and_cycle_lengths() -> None:
     assert init_periods(PeriodScheme.linear, 4, 8.0, 24.0).tolist() == [8.0, 12.0, 16.0, 20.0]
     assert scheme_cycle_length(PeriodScheme.linear, 4, 8.0, 24.0) == math.lcm(8, 12, 16, 20) == 240
     assert cycle_length(torch.tensor([6.0, 10.0, 15.0])) == 30
-    # the default scheme has no cycle within 10 000 frames (its cycle is astronomically long)
+    # the default scheme and the paper's have no cycle within 10 000 frames (their cycles are astronomically long)
+    assert scheme_cycle_length(PeriodScheme.geometric, 256, 16.0, 1024.0) > 10**100
     assert scheme_cycle_length(PeriodScheme.linear, 256, 8.0, 1024.0) > 10**100
 
 
@@ -66,9 +67,12 @@ def _float64_motion(**kw: object) -> AcyclicMotion:
     return AcyclicMotion(MotionConfig(**kw)).double()
 
 
-def test_embedding_is_continuous_at_every_anchor() -> None:
+@pytest.mark.parametrize("reading", ["official", "paper_text"])
+def test_embedding_is_continuous_at_every_anchor(reading: str) -> None:
     """Left and right limits at anchors t = 16 j agree to 1e-6 (float64, eps = 1e-9 frames)."""
-    m = _float64_motion()  # the paper's numbers: 512-d, kernel 11, d = 16, linear periods
+    paper = dict(period_scheme="linear", omega_min=8.0, code_distance=16, amplitude_head=True,
+                 wave_code="interpolated")
+    m = _float64_motion(**(paper if reading == "paper_text" else {}))  # 512-d, kernel 11, d = 16
     anchors = torch.arange(1, 41, dtype=torch.float64) * 16.0  # 40 anchors
     eps = 1e-9
     t = torch.stack([anchors - eps, anchors, anchors + eps], dim=1).reshape(1, -1)  # one video
@@ -100,7 +104,9 @@ def test_no_cycle_within_10000_frames_for_default_scheme() -> None:
     m = _float64_motion()
     with torch.no_grad():
         v = m(torch.tensor([7]), torch.arange(10_000, dtype=torch.float64)[None])[0]  # [10000, 512]
-    assert _cycle_mismatch(v, 5_000).min() > 0.05  # no shift makes the embedding repeat itself
+    mismatch = _cycle_mismatch(v, 5_000)
+    assert mismatch[0] > 0.01  # neighbouring frames differ: the embedding moves
+    assert mismatch[15:].min() > 1.0  # and no shift of a code distance or more makes it repeat itself
     # the detector does find a cycle: the plain exponential embedding with 5 periods repeats every 64 frames
     periods = init_periods(PeriodScheme.exponential, 5)
     t = torch.arange(10_000, dtype=torch.float64)[:, None]
@@ -113,7 +119,7 @@ def test_progressive_frequencies_open_low_first() -> None:
     m = AcyclicMotion(MotionConfig(noise_dim=8, code_dim=8, embed_dim=16, progressive_frequencies=True,
                                    progressive_start=0.25, progressive_end=0.5))
     mask0 = m.frequency_mask()
-    assert mask0.tolist() == [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0]  # longest periods (last, linear) open first
+    assert mask0.tolist() == [1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]  # longest periods (first, geometric) open first
     m.progress.fill_(0.5)
     assert m.frequency_mask().eq(1.0).all()
 

@@ -47,7 +47,7 @@ def test_figure9_parts_come_from_the_model() -> None:
     assert parts.stitched[at_anchor].abs().max() < 1e-5, "(e) vanishes at every anchor"
     assert parts.raw[at_anchor].abs().max() > 1e-2, "(d) does not"
     assert not torch.allclose(parts.ours, parts.stitched), "(f) adds the aligners"
-    assert parts.cycle_length_init == scheme_cycle_length("linear", 3)
+    assert parts.cycle_length_init == scheme_cycle_length("linear", 3, omega_min=8.0)  # the caption's scheme
     assert scheme_cycle_length("exponential", 5) == 64
 
 

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 SWEEPS = sorted(p.stem for p in (REPO / "sweeps").glob("*.yaml") if not p.stem.startswith("_"))
 EXPERIMENTS = sorted(p.stem for p in (REPO / "conf" / "experiment").glob("*.yaml"))
 EXPECTED_SWEEPS = {"period_scaling", "omega_min", "omega_max", "kernel_size", "motion_distance", "num_frames",
-                   "failed_experiments", "baselines", "augmentation"}
+                   "failed_experiments", "baselines", "augmentation", "paper_text"}
 IGNORED = ("sweep", "hydra")  # the sweep's own bookkeeping; everything else must be the swept keys
 
 
