@@ -1,8 +1,9 @@
-"""Which frames of a video become FVD clips (appendix C and the Table 4 variants), and the JPEG round trip.
+"""Which videos and which frames of them become FVD clips (the official protocol, the Table 4 variants, and
+the paper-text reading as named switches), and the JPEG round trip.
 
-Works on frame counts and uint8 arrays only, so it needs nothing from the data stage. Offsets come from a
-generator seeded by (seed, video index): the same seed picks the same clips whatever the selection mode,
-which is what makes "random offset" vs "still" a like-for-like comparison.
+Works on frame counts and uint8 arrays only, so it needs nothing from the data stage. Clip offsets come from a
+generator seeded by (seed, video index): the same seed picks the same clip start whatever the selection mode,
+so "random offset" vs "first" vs "all" compare like for like.
 """
 
 from __future__ import annotations
@@ -12,10 +13,30 @@ import io
 import numpy as np
 from PIL import Image
 
-# random_offset: one clip per video at a random start (the paper's protocol);
-# all: every non-overlapping clip; first: one clip from frame 0; still: the first frame of the random-offset clip,
-# repeated (Table 4 "still real images").
+# Which clips a video gives (Table 4):
+# random_offset: one clip of n frames at a uniformly random start (the protocol);
+# all: every non-overlapping clip; first: one clip from frame 0;
+# still: one frame repeated n times (Table 4 "still real images"; which frame: STILL_FRAMES).
 SELECTIONS = ("random_offset", "all", "first", "still")
+
+# Which videos of a set enter (VIDEO_SELECTIONS):
+# first: the first N videos in sorted name order among those with at least n * s frames; videos too short
+#   are left out before counting, so N long-enough videos give N clips. StyleGAN-V's metric dataset does this
+#   (sorted directory listing, short videos discarded, items 0 .. N-1).
+# random: N videos drawn at random (seeded) from all videos; drawn videos shorter than the clip span
+#   (n - 1) * s + 1 give no clip. The paper-text reading.
+VIDEO_SELECTIONS = ("first", "random")
+
+# Which frame a "still" clip repeats (STILL_FRAMES):
+# any: a uniformly random frame of the whole video, as StyleGAN-V's static-video dataset script draws it;
+# clip_start: the first frame of the random-offset clip (the paper-text reading: same frame as random_offset).
+STILL_FRAMES = ("any", "clip_start")
+
+# Real statistics across repeats:
+# fixed: computed once (seed) and reused, only the fakes change (the reference caches real statistics under
+#   a key without any seed, so every run after the first reuses them);
+# redraw: new real clip offsets per repeat (seed + r), as the fakes (the paper-text reading).
+REPEAT_REAL = ("fixed", "redraw")
 
 
 def clip_span(num_frames: int, subsample: int) -> int:
@@ -24,12 +45,34 @@ def clip_span(num_frames: int, subsample: int) -> int:
     return (num_frames - 1) * subsample + 1
 
 
+def min_video_length(num_frames: int, subsample: int, video_selection: str) -> int:
+    """Shortest video that gives a clip: n * s frames (``first``, as the reference dataset requires) or the
+    clip span (n - 1) * s + 1 (``random``); the two differ only when s > 1."""
+    if video_selection == "first":
+        return num_frames * subsample
+    elif video_selection == "random":
+        return clip_span(num_frames, subsample)
+    else:
+        raise ValueError(f"unknown video selection {video_selection!r}; valid: {', '.join(VIDEO_SELECTIONS)}")
+
+
 def clip_rng(seed: int, video_index: int) -> np.random.Generator:
     return np.random.default_rng([seed, video_index])
 
 
-def select_clip_indices(video_len: int, num_frames: int, subsample: int, mode: str, rng: np.random.Generator) -> list[np.ndarray]:
-    """Frame indices [num_frames] of each clip taken from a video of ``video_len`` frames ([] if too short)."""
+def select_clip_indices(
+    video_len: int,
+    num_frames: int,
+    subsample: int,
+    mode: str,
+    rng: np.random.Generator,
+    still_frame: str = "any",  # which frame a still clip repeats (STILL_FRAMES); other modes ignore it
+) -> list[np.ndarray]:
+    """Frame indices [num_frames] of each clip taken from a video of ``video_len`` frames ([] if too short).
+
+    The random start is uniform over [0, video_len - span], the same range as the reference's
+    ``randint(0, L - n * s + s - 1)``.
+    """
     span = clip_span(num_frames, subsample)
     if video_len < span:
         return []
@@ -41,13 +84,19 @@ def select_clip_indices(video_len: int, num_frames: int, subsample: int, mode: s
     elif mode == "first":
         return [steps.copy()]
     elif mode == "still":
-        return [np.full(num_frames, int(rng.integers(0, video_len - span + 1)))]
+        start = int(rng.integers(0, video_len - span + 1))  # drawn first in both cases: same stream as random_offset
+        if still_frame == "any":
+            return [np.full(num_frames, int(rng.integers(0, video_len)))]
+        elif still_frame == "clip_start":
+            return [np.full(num_frames, start)]
+        else:
+            raise ValueError(f"unknown still frame {still_frame!r}; valid: {', '.join(STILL_FRAMES)}")
     else:
         raise ValueError(f"unknown clip selection {mode!r}; valid: {', '.join(SELECTIONS)}")
 
 
 def jpeg_roundtrip(frames: np.ndarray, quality: int) -> np.ndarray:
-    """Encode every frame as JPEG with Pillow at ``quality`` and decode it back (how fakes are stored, App. C)."""
+    """Encode every frame as JPEG with Pillow at ``quality`` and decode it back (fakes stored like JPEG reals)."""
     assert frames.ndim == 4 and frames.shape[-1] == 3 and frames.dtype == np.uint8, (frames.shape, frames.dtype)
     out = np.empty_like(frames)
     for t, frame in enumerate(frames):

@@ -1,8 +1,9 @@
 """Typed ``metrics`` configs: which metrics, which protocol switches (Table 4), what to compare.
 
-Every switch that changes a number is a field here and is written next to each result, so a reported FVD
-always says how it was computed. Ranges are checked in ``__post_init__`` (run by
-:func:`stylegan_v.configs.validate`), naming the key.
+Defaults follow StyleGAN-V's official evaluation code; the paper-text reading stays
+reachable through the named switches. Every switch that changes a number is a field here and is written next
+to each result, so a reported FVD always says how it was computed. Ranges are checked in ``__post_init__``
+(run by :func:`stylegan_v.configs.validate`), naming the key.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 
-from stylegan_v.metrics.clips import SELECTIONS
-from stylegan_v.metrics.resize import RESIZE_MODES
+from stylegan_v.metrics.clips import REPEAT_REAL, SELECTIONS, STILL_FRAMES, VIDEO_SELECTIONS
+from stylegan_v.metrics.frechet import COVARIANCES
+from stylegan_v.metrics.resize import PRE_RESIZE_MODES, RESIZE_MODES
 
 
 def _require(ok: bool, key: str, message: str, value: Any) -> None:
@@ -29,13 +31,19 @@ class MetricsConfig:
     reduced: bool = False  # True when num_videos / max_real_frames cut the paper protocol (recorded with results)
     num_videos: Optional[int] = None  # override every metric's N (CPU runs); None = the N in the metric's name
     repeats: int = 1  # FVD repeats with seeds seed + r -> mean ± std
-    # Table 4 switches (defaults = the paper's protocol, appendix C):
-    real_selection: str = "random_offset"  # random_offset | all | first | still
+    # FVD protocol (defaults = StyleGAN-V's official code; the other values = Table 4 rows or the paper-text reading):
+    video_selection: str = "first"  # first N videos in name order among long-enough ones | random: N drawn at random
+    real_selection: str = "random_offset"  # clips per real video: random_offset | all | first | still
+    still_frame: str = "any"  # frame a still clip repeats: any (random frame of the video) | clip_start
     fake_selection: str = "first"  # for fakes read from a video set: first = from t = 0
     subsample: Optional[int] = None  # 8 = Table 4 "subsampling s = 8" (both sides); null = as the metric's name says
-    fake_jpeg_quality: Optional[int] = 95  # Pillow JPEG round trip of generated frames; 75 = Table 4 row; null = none
+    fake_jpeg_quality: Optional[int] = None  # Pillow JPEG round trip of generated frames: null = none; 95; 75 = Table 4
     pre_resize: Optional[int] = None  # 128 = Table 4 "resized to 128²" (PyTorch bilinear); null = off
-    resize_mode: str = "tf1"  # resize to the detector input: tf1 (reference FVD) | torch
+    pre_resize_mode: str = "roundtrip"  # roundtrip (down, back up, uint8) | direct (down, then to 224²)
+    resize_mode: str = "torch"  # FVD resize to 224²: torch (F.interpolate bilinear, the reference) | tf1 (TensorFlow FVD)
+    covariance: str = "population"  # FVD statistics: population (divide by N, the reference) | unbiased (N - 1)
+    repeat_real: str = "fixed"  # real statistics across repeats: fixed (reused) | redraw (new offsets per repeat)
+    fid_resize_mode: str = "tf1"  # FID resize to 299²: tf1 (the TF Inception graph) | torch
     max_real_frames: Optional[int] = None  # FID real side: null = all real frames (paper)
     is_splits: int = 10  # Inception Score splits
     batch_size: int = 2  # clips per detector forward
@@ -48,7 +56,7 @@ class MetricsConfig:
     real: Optional[str] = None  # real video set; null = ${paths.data_dir}/${dataset.name}
     fake: Optional[str] = None  # fake video set (prepared dataset folder or a folder of videos)
     checkpoint: Optional[str] = None  # generator checkpoint, used with generator_loader instead of `fake`
-    generator_loader: Optional[str] = None  # "module:function"; (checkpoint, device) -> (num_videos, num_frames, seed) -> videos
+    generator_loader: Optional[str] = None  # "module:function"; (checkpoint, device) -> (num_videos, num_frames, seed, step) -> videos
     output_dir: Optional[str] = None  # metrics.json + metric-<name>.jsonl; null = next to the checkpoint / fake set
 
     def __post_init__(self) -> None:
@@ -56,11 +64,12 @@ class MetricsConfig:
         _require(self.num_videos is None or self.num_videos >= 2, "num_videos", "must be >= 2 or null", self.num_videos)
         _require(self.repeats >= 1, "repeats", "must be >= 1", self.repeats)
         _require(self.subsample is None or self.subsample >= 1, "subsample", "must be >= 1 or null", self.subsample)
-        _require(self.real_selection in SELECTIONS, "real_selection", f"must be one of {', '.join(SELECTIONS)}", self.real_selection)
-        _require(self.fake_selection in SELECTIONS, "fake_selection", f"must be one of {', '.join(SELECTIONS)}", self.fake_selection)
+        for key, valid in (("video_selection", VIDEO_SELECTIONS), ("real_selection", SELECTIONS), ("still_frame", STILL_FRAMES),
+                           ("fake_selection", SELECTIONS), ("pre_resize_mode", PRE_RESIZE_MODES), ("resize_mode", RESIZE_MODES),
+                           ("covariance", COVARIANCES), ("repeat_real", REPEAT_REAL), ("fid_resize_mode", RESIZE_MODES)):
+            _require(getattr(self, key) in valid, key, f"must be one of {', '.join(valid)}", getattr(self, key))
         _require(self.fake_jpeg_quality is None or 1 <= self.fake_jpeg_quality <= 100, "fake_jpeg_quality", "must be in [1, 100] or null", self.fake_jpeg_quality)
         _require(self.pre_resize is None or self.pre_resize >= 8, "pre_resize", "must be >= 8 or null", self.pre_resize)
-        _require(self.resize_mode in RESIZE_MODES, "resize_mode", f"must be one of {', '.join(RESIZE_MODES)}", self.resize_mode)
         _require(self.max_real_frames is None or self.max_real_frames >= 2, "max_real_frames", "must be >= 2 or null", self.max_real_frames)
         _require(self.is_splits >= 1, "is_splits", "must be >= 1", self.is_splits)
         _require(self.batch_size >= 1, "batch_size", "must be >= 1", self.batch_size)

@@ -1,5 +1,5 @@
-"""FID for video generators (appendix C): every frame of N fake videos × 16 frames from t = 0 (JPEG round
-trip as for FVD) against all real frames, with the 2015-12-05 InceptionV3 pool features."""
+"""FID for video generators (appendix C): every frame of N fake videos × 16 frames from t = 0 (the same
+``fake_jpeg_quality`` switch as FVD) against all real frames, with the 2015-12-05 InceptionV3 pool features."""
 
 from __future__ import annotations
 

@@ -13,11 +13,22 @@ IMAG_TOLERANCE = 1e-3  # |imag| of the matrix root above this means the covarian
 SQRTM_JITTER = 1e-6  # diagonal offset when the product of covariances is too singular for a finite root
 
 
-def gaussian_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean [D] and unbiased covariance [D, D] of features [N, D], in float64 (float32 loses FVD digits)."""
+# Covariance estimators: population divides by N (StyleGAN-V's FeatureStats: sum x x^T / N - mu mu^T),
+# unbiased divides by N - 1 (np.cov's default).
+COVARIANCES = ("population", "unbiased")
+
+
+def gaussian_stats(features: np.ndarray, covariance: str = "unbiased") -> tuple[np.ndarray, np.ndarray]:
+    """Mean [D] and covariance [D, D] of features [N, D], in float64 (float32 loses FVD digits)."""
     assert features.ndim == 2 and features.shape[0] >= 2, f"need features [N >= 2, D], got {features.shape}"
     x = np.asarray(features, dtype=np.float64)
-    return x.mean(axis=0), np.cov(x, rowvar=False)
+    if covariance == "population":
+        ddof = 0
+    elif covariance == "unbiased":
+        ddof = 1
+    else:
+        raise ValueError(f"unknown covariance estimator {covariance!r}; valid: {', '.join(COVARIANCES)}")
+    return x.mean(axis=0), np.cov(x, rowvar=False, ddof=ddof)
 
 
 def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:

@@ -1,9 +1,15 @@
-"""Fréchet Video Distance with the appendix-C protocol and the Table 4 variants as switches.
+"""Fréchet Video Distance: StyleGAN-V's official protocol by default, the Table 4 variants and our previous
+reading of the paper text as named switches.
 
-Real statistics: one clip per video at a random offset (``real_selection``), native frame rate, no skipping,
-up to N videos, cached under a key naming everything that changes the number. Fakes: N videos from t = 0,
-each frame JPEG-encoded with Pillow (q = 95) and decoded back before the detector. Both sides are resized to
-224² (TF1 bilinear by default, as the reference FVD code), scaled to [-1, 1], and mapped to I3D's 400 logits.
+Default (what ``universome/stylegan-v`` computes; it produced the paper's tables):
+- real: the first N videos in sorted name order among those with at least n * s frames, one clip of n
+  frames (every s-th) per video at a uniformly random start, native frame rate;
+- fake: N generated videos, frames t = 0, s, ..., (n - 1) s, straight from the generator (no JPEG);
+- both: uint8 frames resized to 224² with PyTorch bilinear interpolation (``align_corners=False``), scaled
+  to [-1, 1], mapped to I3D's 400 logits; statistics with the population covariance (divide by N);
+- repeats draw new fakes against the same real statistics.
+Real statistics are cached under a key naming every switch that changes them; each result records the
+whole protocol.
 """
 
 from __future__ import annotations
@@ -19,17 +25,24 @@ import torch
 from tqdm import tqdm
 
 from stylegan_v.metrics.cache import sha256_bytes
-from stylegan_v.metrics.clips import SELECTIONS, clip_rng, clip_span, jpeg_roundtrip, select_clip_indices
-from stylegan_v.metrics.frechet import frechet_distance, gaussian_stats
+from stylegan_v.metrics.clips import (REPEAT_REAL, SELECTIONS, STILL_FRAMES, VIDEO_SELECTIONS, clip_rng, clip_span,
+                                      jpeg_roundtrip, min_video_length, select_clip_indices)
+from stylegan_v.metrics.frechet import COVARIANCES, frechet_distance, gaussian_stats
 from stylegan_v.metrics.i3d_weights import CKPT_SHA256
-from stylegan_v.metrics.resize import RESIZE_MODES, resize_images
+from stylegan_v.metrics.resize import PRE_RESIZE_MODES, RESIZE_MODES, resize_images
 from stylegan_v.metrics.video_source import VideoSource
 
 log = logging.getLogger(__name__)
 
 I3D_SIZE = 224
-# (num_videos, num_frames, seed) -> iterator of uint8 [num_frames, H, W, 3] videos starting at t = 0.
-FakeGenerator = Callable[[int, int, int], Iterable[np.ndarray]]
+# (num_videos, num_frames, seed, step) -> iterator of uint8 [num_frames, H, W, 3] videos with frames at
+# t = 0, step, ..., (num_frames - 1) step (a generator of real-valued t renders only the frames it is asked for).
+FakeGenerator = Callable[[int, int, int, int], Iterable[np.ndarray]]
+
+
+def _check(value: str, valid: tuple[str, ...], key: str) -> None:
+    if value not in valid:
+        raise ValueError(f"metrics.{key} must be one of {', '.join(valid)}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -39,11 +52,16 @@ class FVDProtocol:
     num_videos: int = 2048  # N: real videos used (up to) and fake videos generated
     num_frames: int = 16  # n: frames per clip fed to I3D
     subsample: int = 1  # s: take every s-th frame (Table 4 "subsampling s = 8"); 1 = native frame rate
-    real_selection: str = "random_offset"  # random_offset | all | first | still (see clips.SELECTIONS)
+    video_selection: str = "first"  # which videos of a set: first | random (clips.VIDEO_SELECTIONS)
+    real_selection: str = "random_offset"  # which clips per real video: random_offset | all | first | still
+    still_frame: str = "any"  # frame a still clip repeats: any | clip_start (clips.STILL_FRAMES)
     fake_selection: str = "first"  # used only when fakes come from a video set (a generator always starts at t = 0)
-    fake_jpeg_quality: int | None = 95  # Pillow JPEG round trip of fake frames; None = none (lossless)
+    fake_jpeg_quality: int | None = None  # Pillow JPEG round trip of fake frames; None = none (the reference)
     pre_resize: int | None = None  # Table 4 "resized to 128²": PyTorch bilinear to this size first; None = off
-    resize_mode: str = "tf1"  # resize to 224²: tf1 (reference FVD) | torch
+    pre_resize_mode: str = "roundtrip"  # how pre_resize is applied: roundtrip | direct (PRE_RESIZE_MODES)
+    resize_mode: str = "torch"  # resize to 224²: torch (the reference's I3D module) | tf1 (TensorFlow FVD)
+    covariance: str = "population"  # population (divide by N, the reference) | unbiased (N - 1)
+    repeat_real: str = "fixed"  # real statistics across repeats: fixed | redraw (REPEAT_REAL)
     seed: int = 0  # clip offsets (real) and generator seed (fake); repeats add their index
 
     def __post_init__(self) -> None:
@@ -53,15 +71,18 @@ class FVDProtocol:
             raise ValueError(f"metrics.num_frames must be >= 9 (I3D's temporal receptive field), got {self.num_frames}")
         if self.subsample < 1:
             raise ValueError(f"metrics.subsample must be >= 1, got {self.subsample}")
-        for key in ("real_selection", "fake_selection"):
-            if getattr(self, key) not in SELECTIONS:
-                raise ValueError(f"metrics.{key} must be one of {', '.join(SELECTIONS)}, got {getattr(self, key)!r}")
+        _check(self.video_selection, VIDEO_SELECTIONS, "video_selection")
+        _check(self.real_selection, SELECTIONS, "real_selection")
+        _check(self.fake_selection, SELECTIONS, "fake_selection")
+        _check(self.still_frame, STILL_FRAMES, "still_frame")
         if self.fake_jpeg_quality is not None and not 1 <= self.fake_jpeg_quality <= 100:
             raise ValueError(f"metrics.fake_jpeg_quality must be in [1, 100] or null, got {self.fake_jpeg_quality}")
-        if self.resize_mode not in RESIZE_MODES:
-            raise ValueError(f"metrics.resize_mode must be one of {', '.join(RESIZE_MODES)}, got {self.resize_mode!r}")
+        _check(self.resize_mode, RESIZE_MODES, "resize_mode")
         if self.pre_resize is not None and self.pre_resize < 8:
             raise ValueError(f"metrics.pre_resize must be >= 8 or null, got {self.pre_resize}")
+        _check(self.pre_resize_mode, PRE_RESIZE_MODES, "pre_resize_mode")
+        _check(self.covariance, COVARIANCES, "covariance")
+        _check(self.repeat_real, REPEAT_REAL, "repeat_real")
 
 
 class I3DFeatureExtractor:
@@ -70,14 +91,17 @@ class I3DFeatureExtractor:
     def __init__(
         self,
         model: torch.nn.Module,  # from load_i3d(); any [B, 3, T, 224, 224] -> [B, 400] module works
-        resize_mode: str = "tf1",  # tf1 | torch (see resize.py)
+        resize_mode: str = "torch",  # torch | tf1 (see resize.py)
         pre_resize: int | None = None,  # Table 4 128² variant (PyTorch bilinear); None = off
         batch_size: int = 2,  # clips per forward; ~1 GB per 16-frame clip on CPU, larger batches are not faster there
         device: str | torch.device = "cpu",
         detector_id: str = f"i3d_kinetics400_{CKPT_SHA256[:12]}",  # enters the real-statistics cache key
         progress: bool = True,
+        pre_resize_mode: str = "roundtrip",  # roundtrip | direct (PRE_RESIZE_MODES)
     ) -> None:
-        self.model, self.resize_mode, self.pre_resize = model, resize_mode, pre_resize
+        _check(resize_mode, RESIZE_MODES, "resize_mode")
+        _check(pre_resize_mode, PRE_RESIZE_MODES, "pre_resize_mode")
+        self.model, self.resize_mode, self.pre_resize, self.pre_resize_mode = model, resize_mode, pre_resize, pre_resize_mode
         self.batch_size, self.device, self.detector_id, self.progress = batch_size, torch.device(device), detector_id, progress
 
     def preprocess(self, clips: np.ndarray) -> torch.Tensor:
@@ -87,6 +111,15 @@ class I3DFeatureExtractor:
         x = torch.from_numpy(clips).to(self.device).reshape(B * T, H, W, C).permute(0, 3, 1, 2).float()  # [BT, C, H, W]
         if self.pre_resize is not None:
             x = resize_images(x, self.pre_resize, "torch")
+            if self.pre_resize_mode == "roundtrip":
+                x = resize_images(x, (H, W), "torch")
+                # Stored as uint8 again, rounded half up on both sides (the reference rounds its fakes this way but
+                # truncates its reals, which would shift the real frames by half a level).
+                x = torch.floor(x + 0.5).clamp_(0.0, 255.0)
+            elif self.pre_resize_mode == "direct":
+                pass
+            else:
+                raise ValueError(f"unknown pre_resize_mode {self.pre_resize_mode!r}; valid: {', '.join(PRE_RESIZE_MODES)}")
         x = resize_images(x, I3D_SIZE, self.resize_mode)
         x = x / 127.5 - 1.0  # = 2 x / 255 - 1, as the reference FVD code
         return x.reshape(B, T, C, I3D_SIZE, I3D_SIZE).permute(0, 2, 1, 3, 4).contiguous()  # [B, C, T, H, W]
@@ -120,34 +153,67 @@ def video_order(num_available: int, num_videos: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(num_available, size=num_videos, replace=False))
 
 
-def iter_source_clips(source: VideoSource, num_videos: int, num_frames: int, subsample: int, selection: str, seed: int) -> Iterator[np.ndarray]:
-    """Clips from a video set; videos shorter than the clip span are skipped (and counted in the log)."""
-    skipped = 0
-    for index in video_order(len(source), num_videos, seed):
-        picks = select_clip_indices(source.num_frames(int(index)), num_frames, subsample, selection, clip_rng(seed, int(index)))
-        skipped += not picks
-        for frame_indices in picks:
-            yield source.read(int(index), frame_indices)
+def listing_order(source: VideoSource) -> list[int]:
+    """Video indices in sorted name order (a prepared dataset's directory listing); index order for sets
+    without names (in-memory arrays)."""
+    names = getattr(source, "names", None)
+    if names is None:
+        return list(range(len(source)))
+    return sorted(range(len(source)), key=lambda i: names[i])
+
+
+def iter_source_clips(
+    source: VideoSource,
+    num_videos: int,
+    num_frames: int,
+    subsample: int,
+    selection: str,
+    seed: int,
+    video_selection: str = "first",  # first | random (clips.VIDEO_SELECTIONS)
+    still_frame: str = "any",  # any | clip_start (clips.STILL_FRAMES)
+) -> Iterator[np.ndarray]:
+    """Clips from a video set: which videos by ``video_selection``, which clips of each by ``selection``."""
+    min_len = min_video_length(num_frames, subsample, video_selection)
+    if video_selection == "first":
+        candidates: Iterable[int] = listing_order(source)
+        limit: int | None = num_videos  # short videos are left out before counting
+    elif video_selection == "random":
+        candidates, limit = (int(i) for i in video_order(len(source), num_videos, seed)), None
+    else:
+        raise ValueError(f"unknown video selection {video_selection!r}; valid: {', '.join(VIDEO_SELECTIONS)}")
+    used = skipped = 0
+    for index in candidates:
+        if limit is not None and used == limit:
+            break
+        length = source.num_frames(index)
+        if length < min_len:
+            skipped += 1
+            continue
+        used += 1
+        for frame_indices in select_clip_indices(length, num_frames, subsample, selection, clip_rng(seed, index), still_frame):
+            yield source.read(index, frame_indices)
     if skipped:
-        log.warning("skipped %d videos shorter than %d frames", skipped, clip_span(num_frames, subsample))
+        log.warning("left out %d videos shorter than %d frames (%d videos used)", skipped, min_len, used)
 
 
 def iter_fake_clips(fake: VideoSource | FakeGenerator, protocol: FVDProtocol, seed: int) -> Iterator[np.ndarray]:
-    """Fake clips from t = 0 with the JPEG round trip (skipped for video sets whose frames are stored lossy)."""
+    """Fake clips from t = 0, every s-th frame, with the optional JPEG round trip (skipped for video sets whose
+    frames are stored lossy already)."""
     quality = protocol.fake_jpeg_quality
     if callable(fake) and not hasattr(fake, "read"):
-        span = clip_span(protocol.num_frames, protocol.subsample)
+        n = protocol.num_frames
         count = 0
-        for video in fake(protocol.num_videos, span, seed):
-            assert video.ndim == 4 and video.shape[0] >= span and video.dtype == np.uint8, (video.shape, video.dtype)
-            clip = video[: span : protocol.subsample]
+        for clip in fake(protocol.num_videos, n, seed, protocol.subsample):
+            assert clip.ndim == 4 and clip.shape[0] == n and clip.dtype == np.uint8, (clip.shape, clip.dtype)
             yield jpeg_roundtrip(clip, quality) if quality is not None else clip
             count += 1
         if count != protocol.num_videos:
             raise ValueError(f"fake generator yielded {count} videos, expected {protocol.num_videos}")
     else:
         lossy = getattr(fake, "lossy_stored", False)
-        for clip in iter_source_clips(fake, protocol.num_videos, protocol.num_frames, protocol.subsample, protocol.fake_selection, seed):
+        clips = iter_source_clips(fake, protocol.num_videos, protocol.num_frames, protocol.subsample, protocol.fake_selection,
+                                  seed, protocol.video_selection, protocol.still_frame)
+        for clip in clips:
             yield jpeg_roundtrip(clip, quality) if quality is not None and not lossy else clip
 
 
@@ -158,22 +224,27 @@ class Stats:
     count: int  # clips the statistics come from
 
 
-def stats_of(features: np.ndarray) -> Stats:
-    mu, sigma = gaussian_stats(features)
+def stats_of(features: np.ndarray, covariance: str = "unbiased") -> Stats:
+    mu, sigma = gaussian_stats(features, covariance)
     return Stats(mu, sigma, features.shape[0])
 
 
 def real_stats_key(source: VideoSource, protocol: FVDProtocol, extractor: I3DFeatureExtractor, seed: int) -> dict:
-    """Every parameter that changes the real statistics (fake-only switches are left out on purpose)."""
+    """Every parameter that changes the real statistics (fake-only switches are left out on purpose; how
+    repeats treat the reals shows as the seed used)."""
     return {
         "detector": extractor.detector_id,
         "dataset": source.content_hash,
         "num_videos": protocol.num_videos,
         "num_frames": protocol.num_frames,
         "subsample": protocol.subsample,
+        "video_selection": protocol.video_selection,
         "selection": protocol.real_selection,
+        "still_frame": protocol.still_frame,
         "resize_mode": extractor.resize_mode,
         "pre_resize": extractor.pre_resize,
+        "pre_resize_mode": extractor.pre_resize_mode,
+        "covariance": protocol.covariance,
         "seed": seed,
     }
 
@@ -189,8 +260,9 @@ def real_stats(source: VideoSource, protocol: FVDProtocol, extractor: I3DFeature
             with np.load(path) as z:
                 if json.loads(str(z["key"])) == key:
                     return Stats(z["mu"], z["sigma"], int(z["count"]))
-    clips = iter_source_clips(source, protocol.num_videos, protocol.num_frames, protocol.subsample, protocol.real_selection, seed)
-    stats = stats_of(extractor(clips, total=None, desc=f"real clips ({protocol.real_selection})"))
+    clips = iter_source_clips(source, protocol.num_videos, protocol.num_frames, protocol.subsample, protocol.real_selection,
+                              seed, protocol.video_selection, protocol.still_frame)
+    stats = stats_of(extractor(clips, total=None, desc=f"real clips ({protocol.real_selection})"), protocol.covariance)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npz")
@@ -200,7 +272,8 @@ def real_stats(source: VideoSource, protocol: FVDProtocol, extractor: I3DFeature
 
 
 def fake_stats(fake: VideoSource | FakeGenerator, protocol: FVDProtocol, extractor: I3DFeatureExtractor, seed: int) -> Stats:
-    return stats_of(extractor(iter_fake_clips(fake, protocol, seed), total=protocol.num_videos, desc="fake clips"))
+    features = extractor(iter_fake_clips(fake, protocol, seed), total=protocol.num_videos, desc="fake clips")
+    return stats_of(features, protocol.covariance)
 
 
 @dataclass
@@ -218,6 +291,16 @@ class RepeatedResult:
         return float(np.std(self.values)) if len(self.values) > 1 else 0.0
 
 
+def real_seed(protocol: FVDProtocol, repeat: int) -> int:
+    """Seed of the real clip offsets in repeat ``repeat`` (``repeat_real``)."""
+    if protocol.repeat_real == "fixed":
+        return protocol.seed
+    elif protocol.repeat_real == "redraw":
+        return protocol.seed + repeat
+    else:
+        raise ValueError(f"unknown repeat_real {protocol.repeat_real!r}; valid: {', '.join(REPEAT_REAL)}")
+
+
 def compute_fvd(
     real: VideoSource,
     fake: VideoSource | FakeGenerator,
@@ -226,14 +309,21 @@ def compute_fvd(
     repeats: int = 1,
     cache_dir: Path | None = None,
 ) -> RepeatedResult:
-    """FVD, repeated with seeds ``seed + r`` (new real offsets and new fakes each time) for mean ± std."""
+    """FVD, repeated with fake seeds ``seed + r`` (real seeds per ``repeat_real``) for mean ± std."""
     assert repeats >= 1, repeats
+    settings = (extractor.resize_mode, extractor.pre_resize, extractor.pre_resize_mode)
+    if settings != (protocol.resize_mode, protocol.pre_resize, protocol.pre_resize_mode):
+        raise ValueError(f"extractor resizing {settings} differs from the protocol's "
+                         f"{(protocol.resize_mode, protocol.pre_resize, protocol.pre_resize_mode)}: the record would be wrong")
     values, counts = [], []
+    reals: dict[int, Stats] = {}
     for r in range(repeats):
-        seed = protocol.seed + r
-        s_real = real_stats(real, protocol, extractor, seed, cache_dir)
+        seed, seed_real = protocol.seed + r, real_seed(protocol, r)
+        if seed_real not in reals:
+            reals[seed_real] = real_stats(real, protocol, extractor, seed_real, cache_dir)
+        s_real = reals[seed_real]
         s_fake = fake_stats(fake, protocol, extractor, seed)
         values.append(frechet_distance(s_real.mu, s_real.sigma, s_fake.mu, s_fake.sigma))
         counts.append((s_real.count, s_fake.count))
-        log.info("FVD repeat %d/%d (seed %d): %.3f", r + 1, repeats, seed, values[-1])
+        log.info("FVD repeat %d/%d (fake seed %d, real seed %d): %.3f", r + 1, repeats, seed, seed_real, values[-1])
     return RepeatedResult(values, counts[0][0], counts[0][1])

@@ -31,7 +31,7 @@ class MetricSpec:
 METRICS: dict[str, MetricSpec] = {
     spec.name: spec
     for spec in (
-        MetricSpec("fvd2048_16f", "fvd", 2048, 16, 1, "FVD_16, appendix C protocol"),
+        MetricSpec("fvd2048_16f", "fvd", 2048, 16, 1, "FVD_16, StyleGAN-V's protocol"),
         MetricSpec("fvd2048_128f", "fvd", 2048, 128, 1, "FVD_128: long clips expose motion quality"),
         MetricSpec("fvd2048_128f_subsample8f", "fvd", 2048, 16, 8, "16 frames, every 8th: a 128-frame window (StyleGAN-V naming)"),
         MetricSpec("fvd256_16f", "fvd", 256, 16, 1, "reduced FVD_16 for CPU runs (not comparable to the paper)"),
@@ -48,16 +48,24 @@ def get_metric(name: str) -> MetricSpec:
 
 
 def protocol_for(spec: MetricSpec, cfg: Any, seed: int) -> FVDProtocol:
-    """The spec's numbers with the config's Table 4 switches and N override (``cfg`` is a MetricsConfig)."""
+    """The spec's numbers with the config's protocol switches and N override (``cfg`` is a MetricsConfig).
+
+    FID records carry FID's own resize (``fid_resize_mode``), so the written protocol says what was computed.
+    """
     return FVDProtocol(
         num_videos=cfg.num_videos or spec.num_videos,
         num_frames=spec.num_frames,
         subsample=cfg.subsample or spec.subsample,
+        video_selection=cfg.video_selection,
         real_selection=cfg.real_selection,
+        still_frame=cfg.still_frame,
         fake_selection=cfg.fake_selection,
         fake_jpeg_quality=cfg.fake_jpeg_quality,
         pre_resize=cfg.pre_resize,
-        resize_mode=cfg.resize_mode,
+        pre_resize_mode=cfg.pre_resize_mode,
+        resize_mode=cfg.fid_resize_mode if spec.kind == "fid" else cfg.resize_mode,
+        covariance=cfg.covariance,
+        repeat_real=cfg.repeat_real,
         seed=seed,
     )
 
@@ -79,7 +87,7 @@ class Detectors:
             elif kind == "fid":
                 from stylegan_v.metrics.inception import load_fid_inception
 
-                self._loaded[kind] = load_fid_inception(self.cfg.inception_weights, self.cache_dir, self.cfg.device, self.cfg.resize_mode)
+                self._loaded[kind] = load_fid_inception(self.cfg.inception_weights, self.cache_dir, self.cfg.device, self.cfg.fid_resize_mode)
             elif kind == "isv":
                 from stylegan_v.metrics.c3d import load_c3d
 
@@ -101,7 +109,9 @@ def run_metric(name: str, real: VideoSource, fake: VideoSource | FakeGenerator, 
         log.error("%s unavailable: %s", name, err)
         return {**record, "status": "unavailable", "value": None, "message": str(err)}
     if spec.kind == "fvd":
-        extractor = I3DFeatureExtractor(model, cfg.resize_mode, cfg.pre_resize, cfg.batch_size, cfg.device, progress=cfg.progress)
+        extractor = I3DFeatureExtractor(model, resize_mode=protocol.resize_mode, pre_resize=protocol.pre_resize,
+                                        pre_resize_mode=protocol.pre_resize_mode, batch_size=cfg.batch_size,
+                                        device=cfg.device, progress=cfg.progress)
         res = compute_fvd(real, fake, protocol, extractor, repeats=cfg.repeats, cache_dir=detectors.cache_dir)
         return {**record, "status": "ok", "value": res.mean, "std": res.std, "values": res.values, "num_real": res.num_real, "num_fake": res.num_fake}
     elif spec.kind == "fid":

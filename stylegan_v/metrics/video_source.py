@@ -23,6 +23,9 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
 class VideoSource(Protocol):
+    """A set of videos. Sets read from disk also have ``names`` (one per video: folder or file name), which
+    order the videos as a directory listing does (``fvd.listing_order``); in-memory sets keep index order."""
+
     content_hash: str  # identifies the pixels; part of every real-statistics cache key
     lossy_stored: bool  # frames already went through lossy storage (so no extra JPEG round trip for fakes)
 
@@ -121,6 +124,7 @@ class VideoFileFolder:
         self.files = sorted(p for p in self.root.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
         if not self.files:
             raise ValueError(f"{self.root} holds no video files ({', '.join(VIDEO_SUFFIXES)})")
+        self.names = [f.name for f in self.files]
         h = hashlib.sha256()
         for f in self.files:
             h.update(f.name.encode())

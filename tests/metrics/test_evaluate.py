@@ -30,7 +30,15 @@ def test_cpu_and_paper_options_compose_and_validate() -> None:
     assert cpu.names == ["fvd256_16f"] and cpu.reduced and cpu.num_videos == 16
     paper = validate(_compose([], option="paper").metrics)
     assert paper.names == ["fvd2048_16f", "fvd2048_128f", "fvd2048_128f_subsample8f", "fid2048_16f", "isv2048_ucf"]
-    assert paper.num_videos is None and paper.fake_jpeg_quality == 95 and paper.real_selection == "random_offset"
+    assert paper.num_videos is None and paper.real_selection == "random_offset"
+    # StyleGAN-V's official protocol is the default of both options.
+    for typed in (cpu, paper):
+        assert (typed.video_selection, typed.resize_mode, typed.fake_jpeg_quality, typed.covariance) == ("first", "torch", None, "population")
+        assert (typed.still_frame, typed.pre_resize_mode, typed.repeat_real, typed.fid_resize_mode) == ("any", "roundtrip", "fixed", "tf1")
+    old = validate(_compose(["metrics.video_selection=random", "metrics.still_frame=clip_start", "metrics.fake_jpeg_quality=95",
+                             "metrics.pre_resize_mode=direct", "metrics.resize_mode=tf1", "metrics.covariance=unbiased",
+                             "metrics.repeat_real=redraw"], option="paper").metrics)
+    assert (old.video_selection, old.resize_mode, old.fake_jpeg_quality, old.repeat_real) == ("random", "tf1", 95, "redraw")
     spec = get_metric("fvd2048_128f_subsample8f")
     assert (spec.num_frames, spec.subsample) == (16, 8)  # 16 frames fed to I3D, spread over a 128-frame window
 
@@ -38,7 +46,10 @@ def test_cpu_and_paper_options_compose_and_validate() -> None:
 @pytest.mark.parametrize(
     ("override", "key"),
     [("metrics.real_selection=middle", "metrics.real_selection"), ("metrics.fake_jpeg_quality=101", "metrics.fake_jpeg_quality"),
-     ("metrics.names=[fvd9_16f]", "metrics.names"), ("metrics.resize_mode=area", "metrics.resize_mode")],
+     ("metrics.names=[fvd9_16f]", "metrics.names"), ("metrics.resize_mode=area", "metrics.resize_mode"),
+     ("metrics.video_selection=sorted", "metrics.video_selection"), ("metrics.still_frame=last", "metrics.still_frame"),
+     ("metrics.pre_resize_mode=twice", "metrics.pre_resize_mode"), ("metrics.covariance=biased", "metrics.covariance"),
+     ("metrics.repeat_real=never", "metrics.repeat_real"), ("metrics.fid_resize_mode=area", "metrics.fid_resize_mode")],
 )
 def test_bad_values_fail_naming_the_key(override: str, key: str) -> None:
     with pytest.raises(ValueError, match=key):
@@ -91,11 +102,11 @@ import numpy as np
 
 def load(checkpoint, device):
     """A stand-in generator loader: smooth random videos, from t = 0 (the training room plugs in the real one)."""
-    def generate(num_videos, num_frames, seed):
+    def generate(num_videos, num_frames, seed, step):
         rng = np.random.default_rng(seed)
         for _ in range(num_videos):
             base = rng.integers(0, 255, size=(1, 8, 8, 3)).repeat(8, 1).repeat(8, 2)
-            drift = np.arange(num_frames)[:, None, None, None] * 3
+            drift = np.arange(num_frames)[:, None, None, None] * 3 * step
             yield ((base + drift) % 256).astype(np.uint8)
     return generate
 '''

@@ -69,7 +69,7 @@ def test_cache_key_names_every_real_side_parameter(prepared: Path, i3d) -> None:
         assert real_stats_key(source, FVDProtocol(**change), extractor, seed=0) != base
     assert real_stats_key(source, FVDProtocol(), extractor, seed=1) != base
     assert real_stats_key(source, FVDProtocol(fake_jpeg_quality=75), extractor, seed=0) == base  # fake-only switch
-    other = I3DFeatureExtractor(i3d, resize_mode="torch", pre_resize=128, progress=False)
+    other = I3DFeatureExtractor(i3d, resize_mode="tf1", pre_resize=128, progress=False)
     assert real_stats_key(source, FVDProtocol(), other, seed=0) != base
 
 

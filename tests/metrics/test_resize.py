@@ -1,4 +1,4 @@
-"""Resize semantics: TF1 bilinear (no half-pixel centres) vs PyTorch's half-pixel bilinear."""
+"""Resize semantics: PyTorch's half-pixel bilinear (the FVD default) vs TF1 bilinear (no half-pixel centres)."""
 
 from __future__ import annotations
 
@@ -52,5 +52,13 @@ def test_torch_mode_differs_from_tf1_and_matches_interpolate() -> None:
 def test_identity_when_size_matches_and_unknown_mode_lists_valid() -> None:
     x = torch.rand(1, 3, 224, 224)
     assert resize_images(x, 224, "tf1") is x
-    with pytest.raises(ValueError, match="tf1, torch"):
+    with pytest.raises(ValueError, match="torch, tf1"):
         resize_images(torch.rand(1, 3, 8, 8), 4, "nearest")
+
+
+def test_non_square_target_size() -> None:
+    x = torch.rand(1, 3, 16, 24, dtype=torch.float64)
+    torch.testing.assert_close(resize_images(x, (20, 30), "torch"),
+                               torch.nn.functional.interpolate(x, size=(20, 30), mode="bilinear", align_corners=False))
+    rh, rw = tf1_bilinear_matrix(16, 20), tf1_bilinear_matrix(24, 30)
+    torch.testing.assert_close(resize_images(x, (20, 30), "tf1"), rh @ x @ rw.T)

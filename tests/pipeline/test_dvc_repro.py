@@ -53,7 +53,7 @@ def _check_outputs(clone: Path) -> dict:
     assert len(runs) == 1
     assert runs[0].data.metrics["metrics/fvd256_16f"] == pytest.approx(fvd["value"])
     history = client.get_metric_history(runs[0].info.run_id, "metrics/fvd256_16f")
-    assert history[-1].step == 4 * 4, "the evaluation lands at the checkpoint's videos shown (4 steps x batch 4)"
+    assert history[-1].step == 4 * 4 * 3, "the evaluation lands at the checkpoint's frames shown (4 steps x 4 x 3)"
     return train
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import pytest
 import torch
 
+from stylegan_v.metrics.fvd import FVDProtocol
 from stylegan_v.models.periods import scheme_cycle_length
 from stylegan_v.reports.config import ReportConfig
 from stylegan_v.reports.embeddings import acyclic_parts
@@ -12,8 +15,7 @@ from stylegan_v.reports.paper import PaperNumbers
 from stylegan_v.reports.paper_tables import table4_variant
 from stylegan_v.reports.tables import Table, fmt_number, latex_escape, to_latex
 
-PROPER = {"num_videos": 2048, "num_frames": 16, "subsample": 1, "real_selection": "random_offset",
-          "fake_jpeg_quality": 95, "pre_resize": None}
+PROPER = asdict(FVDProtocol())  # the official protocol, as records carry it
 
 
 def test_paper_numbers_transcription() -> None:
@@ -34,7 +36,7 @@ def test_paper_numbers_transcription() -> None:
     ({"fake_jpeg_quality": 75}, "With jpg/png discrepancy"), ({"real_selection": "all"}, "When using all clips per video"),
     ({"real_selection": "first"}, "When using only first frames"), ({"subsample": 8}, "When using subsampling of s = 8"),
     ({"real_selection": "still"}, "Still real images"), ({"pre_resize": 128, "subsample": 8}, None),
-    ({"fake_jpeg_quality": None}, None),
+    ({"fake_jpeg_quality": 95}, None), ({"resize_mode": "tf1"}, None), ({"video_selection": "random"}, None),
 ])
 def test_table4_variant_from_protocol(switch, row) -> None:
     assert table4_variant({**PROPER, **switch}) == row

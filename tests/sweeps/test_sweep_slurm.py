@@ -81,7 +81,7 @@ def test_period_scaling_runs_as_one_array_with_fvd_and_cost_under_one_parent(tmp
     sweep_dir = _sweep_dir(tmp_path, "period_scaling")
     sweep = json.loads((sweep_dir / "sweep.json").read_text())
     assert [p["point"] for p in sweep["points"]] == [
-        f"model.motion.period_scheme={s}" for s in ("linear", "geometric", "exponential", "random")]
+        f"model.motion.period_scheme={s}" for s in ("geometric", "linear", "exponential", "random")]
 
     job_ids = sorted(p.parent.name for p in (sweep_dir / ".submitit").glob("*/*_submitted.pkl"))
     arrays = {j.partition("_")[0] for j in job_ids}

@@ -96,7 +96,8 @@ def test_usr2_checkpoints_requeues_and_resumes(tiny_cfg) -> None:
     run = runs[0]
     steps = [m.step for m in client.get_metric_history(run.info.run_id, "loss/G")]
     assert steps == sorted(set(steps)), f"metric steps repeat or go back: {steps}"
-    assert steps[-1] == 12 * cfg.training.batch_size, "the last tick of the second segment is logged"
+    frames = 12 * cfg.training.batch_size * cfg.dataset.sampling.num_frames
+    assert steps[-1] == frames, "the last tick of the second segment is logged"
     ours = sum(seg["seconds"] * seg["devices"] for seg in segments) / 86400
     assert run.data.metrics["cost/device_days"] >= ours * 0.99
     assert run.data.metrics["cost/sacct_device_days"] > 0
