@@ -14,7 +14,7 @@ saturation). The ADA defaults below are the published ``bgc`` strengths.
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 import torch.nn.functional as F
@@ -69,6 +69,49 @@ def _rotate3d(axis: Tensor, theta: Tensor) -> Tensor:
     m[:, 1, 0], m[:, 1, 1], m[:, 1, 2] = y * x * cc + z * s, y * y * cc + c, y * z * cc - x * s
     m[:, 2, 0], m[:, 2, 1], m[:, 2, 2] = z * x * cc - y * s, z * y * cc + x * s, z * z * cc + c
     return m
+
+
+REFLECTION = 2  # padding-mode code of aten's grid sampler (zeros 0, border 1, reflection 2); bilinear is 0
+
+
+class _GridSample(torch.autograd.Function):
+    """Bilinear ``grid_sample`` (reflection padding) whose backward can itself be differentiated.
+
+    R1 differentiates D's gradient with respect to the real frames, which flows back through the augmentation,
+    and PyTorch has no derivative for the CUDA grid sampler's backward. Sampling is linear in its input and the
+    grid is a constant here, so the only second-order term is the one through the incoming gradient: the
+    backward of the adjoint is the sampler itself.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, grid: Tensor) -> Tensor:
+        ctx.save_for_backward(x, grid)
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+    @staticmethod
+    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor, None]:
+        x, grid = ctx.saved_tensors
+        return _GridSampleAdjoint.apply(grad_out, x, grid), None
+
+
+class _GridSampleAdjoint(torch.autograd.Function):
+    """The sampler's transpose (what its backward computes for the input), differentiable in the gradient."""
+
+    @staticmethod
+    def forward(ctx: Any, grad_out: Tensor, x: Tensor, grid: Tensor) -> Tensor:
+        ctx.save_for_backward(grid)
+        grad_x, _ = torch.ops.aten.grid_sampler_2d_backward(grad_out, x, grid, 0, REFLECTION, False, [True, False])
+        return grad_x
+
+    @staticmethod
+    def backward(ctx: Any, grad2: Tensor) -> tuple[Tensor, None, None]:
+        (grid,) = ctx.saved_tensors
+        return _GridSample.apply(grad2, grid), None, None
+
+
+def grid_sample(x: Tensor, grid: Tensor) -> Tensor:
+    """``F.grid_sample(x, grid, "bilinear", "reflection", align_corners=False)``, twice differentiable in x."""
+    return _GridSample.apply(x, grid)
 
 
 class AugmentPipe(nn.Module):
@@ -188,7 +231,7 @@ class AugmentPipe(nn.Module):
             from_norm = torch.diag(torch.tensor([W / 2.0, H / 2.0, 1.0], device=device))
             theta = (to_norm @ g @ from_norm)[:, :2, :].to(x.dtype)
             grid = F.affine_grid(theta, [B * K, C, H, W], align_corners=False)
-            x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+            x = grid_sample(x, grid)
         if not torch.allclose(c, torch.eye(4, device=device).expand_as(c)):
             c = c.to(x.dtype)
             x = torch.einsum("nij,njhw->nihw", c[:, :3, :3], x) + c[:, :3, 3, None, None]

@@ -7,6 +7,7 @@ scaled at run time by ``lr_multiplier / sqrt(fan_in)``, so Adam's per-parameter 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -86,13 +87,53 @@ def fir_filter(device: torch.device | None = None) -> torch.Tensor:
     return f / f.sum()
 
 
+class _Fir(torch.autograd.Function):
+    """y = conv2d(pad(x), kernel, stride, groups=C): the same FIR kernel on every channel.
+
+    Its backward is :class:`_FirTranspose`, whose backward is this again, so R1's double backward stays two
+    grouped convolutions: PyTorch's generic double backward of a grouped convolution runs one small
+    convolution per group (hundreds per layer; seconds per step on a GPU).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, kernel: torch.Tensor, pad: tuple[int, int, int, int],
+                stride: int) -> torch.Tensor:
+        ctx.save_for_backward(kernel)
+        ctx.pad, ctx.stride, ctx.shape = pad, stride, x.shape
+        return F.conv2d(F.pad(x, pad), kernel, stride=stride, groups=x.shape[1])
+
+    @staticmethod
+    def backward(ctx: Any, grad_y: torch.Tensor) -> tuple[torch.Tensor, None, None, None]:
+        (kernel,) = ctx.saved_tensors
+        return _FirTranspose.apply(grad_y, kernel, ctx.pad, ctx.stride, ctx.shape), None, None, None
+
+
+class _FirTranspose(torch.autograd.Function):
+    """The transpose of :class:`_Fir` (its gradient with respect to x), linear in ``grad_y``."""
+
+    @staticmethod
+    def forward(ctx: Any, grad_y: torch.Tensor, kernel: torch.Tensor, pad: tuple[int, int, int, int], stride: int,
+                shape: torch.Size) -> torch.Tensor:
+        ctx.save_for_backward(kernel)
+        ctx.pad, ctx.stride = pad, stride
+        N, C, H, W = shape
+        left, right, top, bottom = pad
+        padded = (N, C, H + top + bottom, W + left + right)
+        grad_x = torch.nn.grad.conv2d_input(padded, kernel, grad_y, stride=stride, groups=C)
+        return grad_x[:, :, top:top + H, left:left + W]  # the padding's share of the gradient is dropped
+
+    @staticmethod
+    def backward(ctx: Any, grad2: torch.Tensor) -> tuple[torch.Tensor, None, None, None, None]:
+        (kernel,) = ctx.saved_tensors
+        return _Fir.apply(grad2, kernel, ctx.pad, ctx.stride), None, None, None, None
+
+
 def _depthwise_fir(x: torch.Tensor, f: torch.Tensor, pad: tuple[int, int, int, int], gain: float,
                    stride: int = 1) -> torch.Tensor:
     """Pad then convolve each channel with the 4x4 FIR filter (symmetric, so no flip is needed)."""
     C = x.shape[1]
-    x = F.pad(x, pad)
-    weight = (f * gain).to(x.dtype)[None, None].expand(C, 1, *f.shape)
-    return F.conv2d(x, weight, stride=stride, groups=C)
+    kernel = (f * gain).to(x.dtype)[None, None].expand(C, 1, *f.shape).contiguous()
+    return _Fir.apply(x, kernel, pad, stride)
 
 
 def upsample2d(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:

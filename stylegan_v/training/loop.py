@@ -171,7 +171,7 @@ class Trainer:
         self.cost = CostMeter()
         if "cost" in self.progress.extra:
             self.cost.load_state_dict(self.progress.extra["cost"])
-        self.cost.start_segment(devices=env.world_size, device_kind=self.device.type,
+        self.cost.start_segment(devices=env.world_size, device_kind="gpu" if self.device.type == "cuda" else "cpu",
                                 job_id=os.environ.get("SLURM_JOB_ID"))
         # Different streams per rank from here on (z, fake times, augmentation, data).
         if not resumed:

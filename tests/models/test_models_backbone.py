@@ -91,3 +91,28 @@ def test_fp16_choice_is_per_device_and_fp16_numerics_hold() -> None:
         out = conv(x.half(), w, fused=fused)
         assert out.dtype == torch.float16
         torch.testing.assert_close(out.float(), ref, atol=2e-2 * ref.abs().max().item(), rtol=0)
+
+
+def test_fir_filter_is_twice_differentiable_without_per_channel_convolutions() -> None:
+    """R1 differentiates D's input gradient; the FIR resampling must not fall back to PyTorch's double backward
+    of grouped convolutions, which runs one convolution per channel (seconds per step on a GPU)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from stylegan_v.models.discriminator import DiscriminatorBlock
+    from stylegan_v.models.layers import _depthwise_fir, fir_filter
+
+    f = fir_filter().double()
+    x = torch.randn(2, 5, 9, 9, dtype=torch.double, requires_grad=True)
+    for pad, stride, gain in (((2, 1, 2, 1), 1, 4.0), ((1, 1, 1, 1), 2, 1.0), ((2, 2, 2, 2), 2, 1.0)):
+        def fir(a: torch.Tensor) -> torch.Tensor:
+            return _depthwise_fir(a, f, pad, gain, stride)
+
+        assert torch.autograd.gradcheck(fir, (x,)) and torch.autograd.gradgradcheck(fir, (x,))
+    torch.manual_seed(0)
+    block = DiscriminatorBlock(64, 64, 64, False, None)
+    frames = torch.randn(2, 64, 16, 16, requires_grad=True)
+    (grad,) = torch.autograd.grad(block(frames).sum(), frames, create_graph=True)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        grad.square().sum().backward()
+    convolutions = sum(e.count for e in prof.key_averages() if e.key == "aten::convolution")
+    assert convolutions < 20, f"{convolutions} convolutions in the double backward (64 channels)"
