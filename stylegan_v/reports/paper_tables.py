@@ -8,13 +8,17 @@ A cell we have not measured is a dash with the reason; nothing is ever filled in
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, Callable
 
+from stylegan_v.metrics.fvd import FVDProtocol
 from stylegan_v.models.periods import scheme_cycle_length
 from stylegan_v.reports.paper import PaperNumbers
 from stylegan_v.reports.runs import RunInfo, RunStore
 from stylegan_v.reports.tables import DASH, Table, fmt_mean_std, fmt_number, missing
+
+FVD_DEFAULTS = {f.name: f.default for f in fields(FVDProtocol)}  # the official FVD protocol
 
 REDUCED_MARK = "†"
 REDUCED_NOTE = (f"{REDUCED_MARK} reduced protocol (fewer videos than the metric's name, e.g. the CPU `metrics=cpu` "
@@ -59,8 +63,10 @@ def metric_cell(run: RunInfo, metric: str) -> tuple[str, str | None]:
 
 
 def _protocol_text(p: dict[str, Any]) -> str:
-    keys = ("num_videos", "num_frames", "subsample", "real_selection", "fake_jpeg_quality", "pre_resize", "seed")
-    return ", ".join(f"{k}={p.get(k)}" for k in keys if k in p)
+    """Size, seed and every switch that differs from the official protocol."""
+    keys = ("num_videos", "num_frames", "seed")
+    changed = [k for k, v in p.items() if k not in keys and v != FVD_DEFAULTS.get(k, v)]
+    return ", ".join(f"{k}={p.get(k)}" for k in (*keys, *changed) if k in p)
 
 
 def _cost_cell(run: RunInfo) -> str:
@@ -89,12 +95,18 @@ TABLE4_VARIANTS: dict[str, tuple[Callable[[dict], bool], str]] = {
 }
 
 
+TABLE4_SWITCHES = ("real_selection", "fake_jpeg_quality", "pre_resize", "subsample")  # what the rows vary
+PROTOCOL_DEFAULTS = {k: v for k, v in FVD_DEFAULTS.items() if k not in TABLE4_SWITCHES + ("num_videos", "num_frames", "seed")}
+
+
 def table4_variant(protocol: dict[str, Any]) -> str | None:
-    """The Table 4 row a 16-frame FVD record belongs to; None for combinations of switches (no row)."""
+    """The Table 4 row a 16-frame FVD record belongs to: the official protocol with at most one of the rows'
+    switches changed. None for combinations of switches, or for a record made with another protocol (no row)."""
+    if any(protocol.get(key, "absent") != value for key, value in PROTOCOL_DEFAULTS.items()):
+        return None
     switched = [row for row, (pred, _) in TABLE4_VARIANTS.items() if row != "Proper computation" and pred(protocol)]
-    base_ok = (protocol.get("real_selection", "random_offset") == "random_offset"
-               and protocol.get("fake_jpeg_quality", 95) == 95 and protocol.get("pre_resize") is None
-               and (protocol.get("subsample") or 1) == 1)
+    base_ok = (protocol.get("real_selection") == "random_offset" and protocol.get("fake_jpeg_quality") is None
+               and protocol.get("pre_resize") is None and (protocol.get("subsample") or 1) == 1)
     if not switched:
         return "Proper computation" if base_ok else None
     return switched[0] if len(switched) == 1 else None

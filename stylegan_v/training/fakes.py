@@ -1,4 +1,5 @@
-"""A generator seen by the metrics: ``(num_videos, num_frames, seed) -> uint8 [T, H, W, 3]`` videos from t = 0.
+"""A generator seen by the metrics: ``(num_videos, num_frames, seed, step) -> uint8 [T, H, W, 3]`` videos with
+frames at t = 0, step, ..., (num_frames - 1) step.
 
 The metrics room defines that interface and never imports training code; this module adapts G_ema to it,
 for snapshot metrics inside the loop and for ``python -m stylegan_v.evaluate metrics.checkpoint=…``
@@ -19,16 +20,20 @@ from stylegan_v.training.checkpoint import load_generator
 
 
 def video_generator(G: nn.Module, device: torch.device | str, batch: int = 4, labels: np.ndarray | None = None):
-    """Wrap G as a metrics FakeGenerator: fixed seeds, frames 0 .. num_frames - 1, in batches of ``batch``.
+    """Wrap G as a metrics FakeGenerator: fixed seeds, frames t = 0, step, ..., in batches of ``batch``.
+
+    G is a function of (z, t) frame by frame, so only the frames the metric uses are rendered (16 for
+    ``fvd2048_128f_subsample8f``, not 121). Frames become uint8 as the official code does: x 127.5 + 128,
+    clamped, truncated (that is, rounded half up).
 
     A conditional G gets the class of a random training video per fake (``labels``: the training videos'
     class ids), so classes appear as often as in the data; without ``labels`` classes are uniform.
     """
     num_classes = int(getattr(G, "c_dim", 0))
 
-    def generate(num_videos: int, num_frames: int, seed: int) -> Iterator[np.ndarray]:
+    def generate(num_videos: int, num_frames: int, seed: int, step: int = 1) -> Iterator[np.ndarray]:
         gen = torch.Generator().manual_seed(seed)
-        t = torch.arange(num_frames, dtype=torch.float32)
+        t = torch.arange(num_frames, dtype=torch.float32) * step
         for start in range(0, num_videos, batch):
             n = min(batch, num_videos - start)
             z = torch.randn(n, G.z_dim, generator=gen).to(device)
@@ -39,7 +44,7 @@ def video_generator(G: nn.Module, device: torch.device | str, batch: int = 4, la
                 c = torch.nn.functional.one_hot(ids, num_classes).float().to(device)
             with torch.no_grad():
                 video = G(z, t[None].expand(n, -1).to(device), c)  # [n, T, 3, H, W]
-            frames = ((video.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+            frames = (video * 127.5 + 128).clamp(0, 255).to(torch.uint8)
             yield from frames.permute(0, 1, 3, 4, 2).cpu().numpy()  # n x [T, H, W, 3]
 
     return generate
