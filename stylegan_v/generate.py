@@ -21,7 +21,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from tqdm import tqdm
 
 from stylegan_v.data.encode import Mp4Writer
-from stylegan_v.models.generator import time_chunks
+from stylegan_v.models.generator import time_chunks, to_rgb_uint8
 from stylegan_v.models.noise import seed_from_z
 from stylegan_v.training.checkpoint import load_generator, resolve
 
@@ -94,11 +94,11 @@ def run(cfg: GenerateConfig) -> dict[str, Any]:
     c = class_codes(cfg, int(getattr(G, "c_dim", 0)))
     c = None if c is None else c.to(device)
     out = Path(cfg.out)
-    with Mp4Writer(out, fps) as writer, torch.no_grad():
+    with Mp4Writer(out, fps) as writer, torch.inference_mode():
         for t in tqdm(time_chunks(cfg.num_videos, cfg.num_frames, cfg.chunk, cfg.start, step, device),
                       total=-(-cfg.num_frames // cfg.chunk), unit="chunk", desc=f"generate {out.name}"):
             video = G(z, t, c, motion_seed=motion, truncation_psi=cfg.truncation_psi)  # [N, T, 3, H, W]
-            frames = ((video.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+            frames = to_rgb_uint8(video)
             N, T, C, H, W = frames.shape
             writer.write(frames.permute(1, 3, 0, 4, 2).reshape(T, H, N * W, C).cpu().numpy())  # videos side by side
     log.info("wrote %s: %d frames at %.3g fps from %s", out, writer.frames_written, fps, resolve(cfg.checkpoint))

@@ -31,6 +31,7 @@ from stylegan_v.launch.sweep import attach_point, in_launcher_job, record_point,
 from stylegan_v.launch.submit import rank0_result, submit
 from stylegan_v.training import checkpoint
 from stylegan_v.training.checkpoint import atomic_write_bytes, atomic_write_text
+from stylegan_v.training.curves import copy_sample_grids, write_curves
 from stylegan_v.training.job import TrainJob, resolved_yaml, run_dir_of
 
 log = logging.getLogger(__name__)
@@ -66,11 +67,14 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
 def export(run_dir: Path, out: Path, summary: dict[str, Any]) -> None:
     """The pipeline's view of a finished run: a small generator file (G_ema + config), the summary with the
-    cost, and the MLflow run id, so ``evaluate`` and ``report`` depend on files DVC can hash and cache."""
+    cost, the MLflow run id, the curves as tables and the sample grids (``dvc plots``), so ``evaluate`` and
+    ``report`` depend on files DVC can hash and cache."""
     _, state = checkpoint.load_latest(run_dir)
     slim = {"G_ema": state["G_ema"], "config": state["config"], "progress": state["progress"]}
     atomic_write_bytes(out / "generator.pt", lambda f: torch.save(slim, f))
     atomic_write_text(out / "train.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    write_curves(run_dir, out / "plots")
+    copy_sample_grids(run_dir, out / "samples")
     if (run_dir / "mlflow_run.json").exists():
         shutil.copyfile(run_dir / "mlflow_run.json", out / "mlflow_run.json")  # evaluate logs to the same run
 

@@ -8,7 +8,8 @@ Geometry: a 3x3 matrix per sample mapping output pixel coordinates (centred, in 
 coordinates, composed like ADA (x-flip, 90-degree rotations, integer translation, isotropic scaling,
 rotation, anisotropic scaling, rotation, fractional translation), then sampled with ``grid_sample``
 (bilinear, reflection padding). Colour: a 4x4 matrix on RGB (brightness, contrast, luma flip, hue,
-saturation). The ADA defaults below are the published ``bgc`` strengths.
+saturation); a grayscale frame gets the same transform of its gray RGB pixel, averaged back to one channel.
+The ADA defaults below are the published ``bgc`` strengths.
 """
 
 from __future__ import annotations
@@ -213,7 +214,7 @@ class AugmentPipe(nn.Module):
 
     def forward(self, videos: Tensor) -> Tensor:
         B, K, C, H, W = videos.shape
-        assert C == 3, f"AugmentPipe expects RGB videos [B, k, 3, H, W], got {tuple(videos.shape)}"
+        assert C in (1, 3), f"AugmentPipe expects RGB or grayscale videos [B, k, 3 or 1, H, W], got {tuple(videos.shape)}"
         if float(self.p) <= 0.0:
             return videos  # exactly the identity, and no random numbers consumed
         device = videos.device
@@ -234,5 +235,9 @@ class AugmentPipe(nn.Module):
             x = grid_sample(x, grid)
         if not torch.allclose(c, torch.eye(4, device=device).expand_as(c)):
             c = c.to(x.dtype)
-            x = torch.einsum("nij,njhw->nihw", c[:, :3, :3], x) + c[:, :3, 3, None, None]
+            if C == 3:
+                x = torch.einsum("nij,njhw->nihw", c[:, :3, :3], x) + c[:, :3, 3, None, None]
+            else:  # grayscale: the colour transform of a gray RGB pixel, averaged back to one channel
+                c = c[:, :3, :].mean(dim=1)  # [n, 4]
+                x = x * c[:, :3].sum(dim=1)[:, None, None, None] + c[:, 3, None, None, None]
         return x.reshape(B, K, C, H, W)

@@ -174,6 +174,7 @@ def _manifest(settings: Settings, chash: str, tasks: list[Task], done_dir: Path)
         # One rate when the recipe resamples; otherwise the most common native rate (per-video rates are kept).
         "fps": fps_values[0] if len(fps_values) == 1 else max(fps_values, key=[v["fps"] for v in videos].count),
         "resolution": settings["resolution"],
+        "channels": 1 if settings["grayscale"] else 3,
         "image_format": settings["image_format"],
         "jpeg_quality": settings["jpeg_quality"] if settings["image_format"] == "jpg" else None,
         "config_hash": chash,

@@ -56,6 +56,7 @@ class DatasetConfig:
     fps: Optional[float] = None  # output frame rate; None = keep each video's native rate
     source: Optional[str] = None  # raw input (file or folder); None = the recipe's built-in offline source
     image_format: str = "jpg"  # "jpg" (quality below) or "png" (lossless)
+    grayscale: bool = False  # one channel (luma) per frame; G and D then have one colour channel too
     jpeg_quality: int = 95  # Pillow quality; 95 as in the paper (the public code silently wrote 75)
     num_workers: Optional[int] = None  # decode processes; None = min(cpus, 8); 0 = in-process (debug)
     zip: bool = False  # also pack the folder into <name>.zip and keep only the zip

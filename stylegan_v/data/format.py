@@ -35,10 +35,11 @@ def frame_name(index: int, image_format: str) -> str:
 
 
 def encode_frame(frame: np.ndarray, image_format: str, jpeg_quality: int) -> bytes:
-    """Encode one ``[H, W, 3]`` uint8 frame; JPEG quality is always passed explicitly (the public code's bug)."""
-    assert frame.ndim == 3 and frame.shape[2] == 3 and frame.dtype == np.uint8, (frame.shape, frame.dtype)
+    """Encode one ``[H, W, 3]`` (RGB) or ``[H, W, 1]`` (grayscale) uint8 frame; JPEG quality is always passed
+    explicitly (the public code's bug)."""
+    assert frame.ndim == 3 and frame.shape[2] in (1, 3) and frame.dtype == np.uint8, (frame.shape, frame.dtype)
     buffer = io.BytesIO()
-    image = Image.fromarray(frame, mode="RGB")
+    image = Image.fromarray(frame[:, :, 0], mode="L") if frame.shape[2] == 1 else Image.fromarray(frame, mode="RGB")
     if image_format == "jpg":
         image.save(buffer, format="JPEG", quality=jpeg_quality)
     elif image_format == "png":

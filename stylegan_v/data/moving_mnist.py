@@ -34,8 +34,8 @@ def load_digits(csv_path: str, digit_size: int) -> tuple[np.ndarray, np.ndarray]
 def make_video(
     digits: np.ndarray, index: int, seed: int, length: int, resolution: int, digits_per_video: int
 ) -> tuple[np.ndarray, int]:
-    """One video ``[T, R, R, 3]`` uint8 (grey replicated to RGB; digits combined by maximum) and the index of
-    its first digit in ``digits`` (its class is the video's label when the dataset is labelled)."""
+    """One video ``[T, R, R, 1]`` uint8 (grayscale; digits combined by maximum) and the index of its first digit
+    in ``digits`` (its class is the video's label when the dataset is labelled)."""
     rng = np.random.default_rng([seed, index])
     size = digits.shape[1]
     free = resolution - size
@@ -57,4 +57,4 @@ def make_video(
                     pos[axis], vel[axis] = -pos[axis], -vel[axis]
                 elif pos[axis] > 1.0:
                     pos[axis], vel[axis] = 2.0 - pos[axis], -vel[axis]
-    return np.repeat(video[..., None], 3, axis=3), chosen[0]
+    return video[..., None], chosen[0]

@@ -13,6 +13,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+import numpy as np
+from PIL import Image
+
 from stylegan_v.data import decode, moving_mnist, sources
 from stylegan_v.data.format import VideoWriter
 
@@ -215,7 +218,8 @@ def _run_video(task: Task, settings: Settings, root: Path) -> dict[str, Any]:
             if not writers or (chunk is not None and j % chunk == 0):
                 name = task.name if chunk is None else f"{task.name}_c{j // chunk:05d}"
                 writers.append(VideoWriter(root, name, fmt, quality))
-            writers[-1].add(decode.crop_resize(image, box, res))
+            frame = decode.crop_resize(image, box, res)
+            writers[-1].add(to_gray(frame) if settings["grayscale"] else frame)
     except decode.BadVideo as exc:
         for writer in writers:
             writer.discard()
@@ -239,6 +243,11 @@ def _run_video(task: Task, settings: Settings, root: Path) -> dict[str, Any]:
     return {"videos": [_entry(w, task, fps) for w in kept], "rejected": []}
 
 
+def to_gray(frame: np.ndarray) -> np.ndarray:
+    """[H, W, 3] RGB -> [H, W, 1] luma (Pillow's ITU-R 601 weights, as its "L" mode)."""
+    return np.asarray(Image.fromarray(frame).convert("L"))[..., None]
+
+
 def _run_moving_mnist(task: Task, settings: Settings, root: Path) -> dict[str, Any]:
     csv = Path(settings["source"]).expanduser() if settings["source"] else sources.mnist_csv()
     digits, classes = moving_mnist.load_digits(str(csv), settings["digit_size"])
@@ -250,7 +259,7 @@ def _run_moving_mnist(task: Task, settings: Settings, root: Path) -> dict[str, A
         )
         writer = VideoWriter(root, f"{index:06d}", settings["image_format"], settings["jpeg_quality"])
         for frame in frames:
-            writer.add(frame)
+            writer.add(frame if settings["grayscale"] else np.repeat(frame, 3, axis=2))
         label = str(classes[first]) if settings["label_from"] == "digit" else None  # the first digit's class
         videos.append(_entry(writer, replace(task, label=label), fps))
     return {"videos": videos, "rejected": []}

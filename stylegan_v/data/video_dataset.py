@@ -51,6 +51,8 @@ class VideoDataset:
         self.ext = self.manifest["image_format"]
         self.fps = float(self.manifest["fps"])
         self.resolution = int(self.manifest["resolution"])
+        self.channels = int(self.manifest.get("channels", 3))  # 1: grayscale frames
+        self._mode = {1: "L", 3: "RGB"}[self.channels]
         label_ids = {name: i for i, name in enumerate(self.manifest.get("label_names", []))}
         self.labels = np.array([label_ids.get(v.get("label"), -1) for v in videos], dtype=np.int64)
         self.speakers: list[Optional[str]] = [v.get("speaker") for v in videos]
@@ -92,7 +94,7 @@ class VideoDataset:
         return f"{self.names[i]}/{t:0{FRAME_DIGITS}d}.{self.ext}"
 
     def read_frames(self, i: int, frame_indices: Any) -> np.ndarray:
-        """Frames ``frame_indices`` of video ``i`` as uint8 ``[k, H, W, 3]``."""
+        """Frames ``frame_indices`` of video ``i`` as uint8 ``[k, H, W, C]`` (C = ``channels``)."""
         indices = np.asarray(frame_indices, dtype=np.int64).reshape(-1)
         length = self.video_length(i)
         if indices.size == 0 or indices.min() < 0 or indices.max() >= length:
@@ -103,9 +105,8 @@ class VideoDataset:
             source = io.BytesIO(self._zipfile().read(rel)) if self.is_zip else self._root + rel
             with Image.open(source) as image:
                 image.load()
-                frames.append(np.asarray(image if image.mode == "RGB" else image.convert("RGB")))
-        out = np.stack(frames)
-        assert out.shape == (len(indices), self.resolution, self.resolution, 3), out.shape
+                frames.append(np.asarray(image if image.mode == self._mode else image.convert(self._mode)))
+        out = np.stack(frames).reshape(len(indices), self.resolution, self.resolution, self.channels)
         return out
 
     def close(self) -> None:

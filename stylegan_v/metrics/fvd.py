@@ -171,12 +171,15 @@ def iter_source_clips(
     seed: int,
     video_selection: str = "first",  # first | random (clips.VIDEO_SELECTIONS)
     still_frame: str = "any",  # any | clip_start (clips.STILL_FRAMES)
+    skip: int = 0,  # video_selection=first: leave out the first ``skip`` eligible videos (held-out clips)
 ) -> Iterator[np.ndarray]:
     """Clips from a video set: which videos by ``video_selection``, which clips of each by ``selection``."""
     min_len = min_video_length(num_frames, subsample, video_selection)
+    if skip and video_selection != "first":
+        raise ValueError(f"held-out videos need metrics.video_selection=first, got {video_selection!r}")
     if video_selection == "first":
         candidates: Iterable[int] = listing_order(source)
-        limit: int | None = num_videos  # short videos are left out before counting
+        limit: int | None = num_videos + skip  # short videos are left out before counting
     elif video_selection == "random":
         candidates, limit = (int(i) for i in video_order(len(source), num_videos, seed)), None
     else:
@@ -190,10 +193,12 @@ def iter_source_clips(
             skipped += 1
             continue
         used += 1
+        if used <= skip:
+            continue
         for frame_indices in select_clip_indices(length, num_frames, subsample, selection, clip_rng(seed, index), still_frame):
             yield source.read(index, frame_indices)
     if skipped:
-        log.warning("left out %d videos shorter than %d frames (%d videos used)", skipped, min_len, used)
+        log.warning("left out %d videos shorter than %d frames (%d videos used)", skipped, min_len, used - min(used, skip))
 
 
 def iter_fake_clips(fake: VideoSource | FakeGenerator, protocol: FVDProtocol, seed: int) -> Iterator[np.ndarray]:
@@ -229,10 +234,12 @@ def stats_of(features: np.ndarray, covariance: str = "unbiased") -> Stats:
     return Stats(mu, sigma, features.shape[0])
 
 
-def real_stats_key(source: VideoSource, protocol: FVDProtocol, extractor: I3DFeatureExtractor, seed: int) -> dict:
+def real_stats_key(source: VideoSource, protocol: FVDProtocol, extractor: I3DFeatureExtractor, seed: int,
+                   skip: int = 0) -> dict:
     """Every parameter that changes the real statistics (fake-only switches are left out on purpose; how
     repeats treat the reals shows as the seed used)."""
     return {
+        **({"skip": skip} if skip else {}),
         "detector": extractor.detector_id,
         "dataset": source.content_hash,
         "num_videos": protocol.num_videos,
@@ -249,9 +256,11 @@ def real_stats_key(source: VideoSource, protocol: FVDProtocol, extractor: I3DFea
     }
 
 
-def real_stats(source: VideoSource, protocol: FVDProtocol, extractor: I3DFeatureExtractor, seed: int, cache_dir: Path | None) -> Stats:
-    """Real-clip statistics, read from / written to ``<cache_dir>/fvd_stats`` when a cache dir is given."""
-    key = real_stats_key(source, protocol, extractor, seed)
+def real_stats(source: VideoSource, protocol: FVDProtocol, extractor: I3DFeatureExtractor, seed: int,
+               cache_dir: Path | None, skip: int = 0) -> Stats:
+    """Real-clip statistics, read from / written to ``<cache_dir>/fvd_stats`` when a cache dir is given;
+    ``skip`` leaves out the first eligible videos (the held-out set of :func:`fvd_floor`)."""
+    key = real_stats_key(source, protocol, extractor, seed, skip)
     path = None
     if cache_dir is not None:
         digest = sha256_bytes(json.dumps(key, sort_keys=True).encode())[:20]
@@ -261,8 +270,9 @@ def real_stats(source: VideoSource, protocol: FVDProtocol, extractor: I3DFeature
                 if json.loads(str(z["key"])) == key:
                     return Stats(z["mu"], z["sigma"], int(z["count"]))
     clips = iter_source_clips(source, protocol.num_videos, protocol.num_frames, protocol.subsample, protocol.real_selection,
-                              seed, protocol.video_selection, protocol.still_frame)
-    stats = stats_of(extractor(clips, total=None, desc=f"real clips ({protocol.real_selection})"), protocol.covariance)
+                              seed, protocol.video_selection, protocol.still_frame, skip)
+    desc = f"{'held-out' if skip else 'real'} clips ({protocol.real_selection})"
+    stats = stats_of(extractor(clips, total=None, desc=desc), protocol.covariance)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npz")
@@ -327,3 +337,20 @@ def compute_fvd(
         counts.append((s_real.count, s_fake.count))
         log.info("FVD repeat %d/%d (fake seed %d, real seed %d): %.3f", r + 1, repeats, seed, seed_real, values[-1])
     return RepeatedResult(values, counts[0][0], counts[0][1])
+
+
+def fvd_floor(real: VideoSource, protocol: FVDProtocol, extractor: I3DFeatureExtractor,
+              cache_dir: Path | None = None) -> tuple[float, int]:
+    """The protocol's floor: FVD of held-out real clips (the N eligible videos after the first N) against the
+    real statistics. A generator cannot be told from the data below it at this clip count, so training
+    curves draw it as their reference line. Returns (value, held-out clips used)."""
+    if protocol.video_selection != "first":
+        raise ValueError(f"the FVD floor needs metrics.video_selection=first, got {protocol.video_selection!r}")
+    min_len = min_video_length(protocol.num_frames, protocol.subsample, "first")
+    eligible = sum(real.num_frames(i) >= min_len for i in range(len(real)))
+    if eligible - protocol.num_videos < 2:
+        raise ValueError(f"{max(eligible - protocol.num_videos, 0)} held-out clips: the dataset needs more than "
+                         f"{protocol.num_videos + 1} videos of at least {min_len} frames for an FVD floor")
+    s_real = real_stats(real, protocol, extractor, protocol.seed, cache_dir)
+    s_held = real_stats(real, protocol, extractor, protocol.seed, cache_dir, skip=protocol.num_videos)
+    return frechet_distance(s_real.mu, s_real.sigma, s_held.mu, s_held.sigma), s_held.count

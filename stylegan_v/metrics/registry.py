@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from stylegan_v.metrics.fid import compute_fid
-from stylegan_v.metrics.fvd import FakeGenerator, FVDProtocol, I3DFeatureExtractor, compute_fvd
+from stylegan_v.metrics.fvd import FakeGenerator, FVDProtocol, I3DFeatureExtractor, compute_fvd, fvd_floor
 from stylegan_v.metrics.cache import WeightsUnavailable
 from stylegan_v.metrics.isv import compute_isv
 from stylegan_v.metrics.video_source import VideoSource
@@ -97,6 +97,28 @@ class Detectors:
         return self._loaded[kind]
 
 
+def _extractor(protocol: FVDProtocol, cfg: Any, model: torch.nn.Module) -> I3DFeatureExtractor:
+    return I3DFeatureExtractor(model, resize_mode=protocol.resize_mode, pre_resize=protocol.pre_resize,
+                               pre_resize_mode=protocol.pre_resize_mode, batch_size=cfg.batch_size, device=cfg.device,
+                               progress=cfg.progress)
+
+
+def run_floor(name: str, real: VideoSource, cfg: Any, detectors: Detectors, seed: int) -> dict:
+    """The FVD floor of metric ``name`` on ``real`` (held-out real clips against the real statistics, same
+    protocol); a record like :func:`run_metric`'s, status "unavailable" when it cannot be measured."""
+    spec = get_metric(name)
+    if spec.kind != "fvd":
+        raise ValueError(f"{name} is not an FVD metric: only FVD has a held-out floor")
+    protocol = protocol_for(spec, cfg, seed)
+    record: dict[str, Any] = {"metric": name, "kind": "fvd_floor", "protocol": asdict(protocol)}
+    try:
+        value, held_out = fvd_floor(real, protocol, _extractor(protocol, cfg, detectors.get("fvd")), detectors.cache_dir)
+    except (WeightsUnavailable, ValueError) as err:
+        log.warning("%s floor unavailable: %s", name, err)
+        return {**record, "status": "unavailable", "value": None, "message": str(err)}
+    return {**record, "status": "ok", "value": value, "num_held_out": held_out}
+
+
 def run_metric(name: str, real: VideoSource, fake: VideoSource | FakeGenerator, cfg: Any, detectors: Detectors, seed: int) -> dict:
     """One metric as a JSON-ready record; missing detector weights give status "unavailable", never a number."""
     spec = get_metric(name)
@@ -109,10 +131,8 @@ def run_metric(name: str, real: VideoSource, fake: VideoSource | FakeGenerator, 
         log.error("%s unavailable: %s", name, err)
         return {**record, "status": "unavailable", "value": None, "message": str(err)}
     if spec.kind == "fvd":
-        extractor = I3DFeatureExtractor(model, resize_mode=protocol.resize_mode, pre_resize=protocol.pre_resize,
-                                        pre_resize_mode=protocol.pre_resize_mode, batch_size=cfg.batch_size,
-                                        device=cfg.device, progress=cfg.progress)
-        res = compute_fvd(real, fake, protocol, extractor, repeats=cfg.repeats, cache_dir=detectors.cache_dir)
+        res = compute_fvd(real, fake, protocol, _extractor(protocol, cfg, model), repeats=cfg.repeats,
+                          cache_dir=detectors.cache_dir)
         return {**record, "status": "ok", "value": res.mean, "std": res.std, "values": res.values, "num_real": res.num_real, "num_fake": res.num_fake}
     elif spec.kind == "fid":
         value, n_real, n_fake = compute_fid(real, fake, protocol, model, cfg.max_real_frames, batch_size=8 * cfg.batch_size,

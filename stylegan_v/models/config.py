@@ -198,7 +198,8 @@ class StyleGANVConfig:
     name: str = "stylegan_v"  # registry key (stylegan_v | mocogan_sg2 | g3an)
     resolution: int = 256  # default output size; build_models() takes the dataset's resolution
     num_frames: int = 3  # k: frames per video seen by D (appendix: 3)
-    c_dim: int = 0  # class-conditioning size (0 = unconditional)
+    c_dim: int = 0  # class-conditioning size (0 = unconditional); training sets it from the dataset's labels
+    img_channels: int = 3  # colour channels of a frame; training sets it from the dataset (1 = grayscale)
     mapping: MappingConfig = field(default_factory=MappingConfig)
     motion: MotionConfig = field(default_factory=MotionConfig)
     synthesis: SynthesisConfig = field(default_factory=SynthesisConfig)
@@ -210,6 +211,8 @@ class StyleGANVConfig:
             raise ValueError(f"model.num_frames must be >= 1, got {self.num_frames}")
         if self.c_dim < 0:
             raise ValueError(f"model.c_dim must be >= 0, got {self.c_dim}")
+        if self.img_channels not in (1, 3):
+            raise ValueError(f"model.img_channels must be 1 (grayscale) or 3 (RGB), got {self.img_channels}")
 
 
 @dataclass

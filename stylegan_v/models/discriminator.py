@@ -99,12 +99,13 @@ class ConditionMapping(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """D(video [B, k, 3, H, W], t [B, k], c [B, c_dim] or None) -> logits [B, 1]."""
+    """D(video [B, k, C, H, W], t [B, k], c [B, c_dim] or None) -> logits [B, 1]."""
 
-    def __init__(self, cfg: DiscriminatorConfig, resolution: int, num_frames: int, c_dim: int = 0) -> None:
+    def __init__(self, cfg: DiscriminatorConfig, resolution: int, num_frames: int, c_dim: int = 0,
+                 img_channels: int = 3) -> None:
         super().__init__()
         self.cfg = cfg
-        self.resolution, self.num_frames, self.c_dim = resolution, num_frames, c_dim
+        self.resolution, self.num_frames, self.c_dim, self.img_channels = resolution, num_frames, c_dim, img_channels
         log2 = int(math.log2(resolution))
         ch = {2**i: channels_at(2**i, cfg.channel_base, cfg.channel_max) for i in range(2, log2 + 1)}
         fp16_min = max(2 ** (log2 + 1 - cfg.num_fp16_res), 8)
@@ -114,7 +115,7 @@ class Discriminator(nn.Module):
         div = cfg.num_frames_div_factor if self.concat_res < resolution else 1
         per_frame = {r: ch[r] for r in ch}
         per_frame[self.concat_res] = ch[self.concat_res] // div  # the last per-frame block emits fewer channels
-        self.fromrgb = EqualConv2d(3, ch[resolution], 1, conv_clamp=cfg.conv_clamp)
+        self.fromrgb = EqualConv2d(img_channels, ch[resolution], 1, conv_clamp=cfg.conv_clamp)
         self.frame_blocks = nn.ModuleList()  # per frame: resolutions above concat_res
         self.video_blocks = nn.ModuleList()  # per video: concat_res down to 8
         for r in (2**i for i in range(log2, 2, -1)):
@@ -149,8 +150,9 @@ class Discriminator(nn.Module):
 
     def forward(self, video: torch.Tensor, t: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         B, K, C, H, W = video.shape
-        assert (K, C, H, W) == (self.num_frames, 3, self.resolution, self.resolution), (
-            f"video must be [B, {self.num_frames}, 3, {self.resolution}, {self.resolution}], got {list(video.shape)}")
+        assert (K, C, H, W) == (self.num_frames, self.img_channels, self.resolution, self.resolution), (
+            f"video must be [B, {self.num_frames}, {self.img_channels}, {self.resolution}, {self.resolution}], "
+            f"got {list(video.shape)}")
         assert t.shape == (B, K), f"t must be [{B}, {K}], got {list(t.shape)}"
         if self.c_dim > 0:
             assert c is not None and c.shape == (B, self.c_dim), f"conditional D needs c [{B}, {self.c_dim}]"

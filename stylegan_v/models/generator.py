@@ -82,7 +82,7 @@ class SynthesisBlock(nn.Module):
     """One resolution of the skip generator: (up-conv, conv, ToRGB); the 4x4 block starts from the constant."""
 
     def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, motion_dim: int,
-                 cfg: SynthesisConfig, is_fp16: bool) -> None:
+                 cfg: SynthesisConfig, is_fp16: bool, img_channels: int = 3) -> None:
         super().__init__()
         self.resolution = resolution
         self.is_fp16 = is_fp16  # honoured only on CUDA
@@ -95,7 +95,7 @@ class SynthesisBlock(nn.Module):
             self.conv0 = ModulatedConv(in_channels, out_channels, w_dim, up=True, conv_clamp=cfg.conv_clamp)
             conv1_in = out_channels
         self.conv1 = ModulatedConv(conv1_in + self.coords, out_channels, w_dim, conv_clamp=cfg.conv_clamp)
-        self.torgb = ModulatedConv(out_channels, 3, w_dim, kernel_size=1, demodulate=False, activation=False,
+        self.torgb = ModulatedConv(out_channels, img_channels, w_dim, kernel_size=1, demodulate=False, activation=False,
                                    conv_clamp=cfg.conv_clamp)
         self.register_buffer("fir", fir_filter(), persistent=False)
 
@@ -121,7 +121,7 @@ class SynthesisBlock(nn.Module):
 class SynthesisNetwork(nn.Module):
     """Skip generator from 4x4 to the output resolution; fmaps 0.5 (channel_base 16384, max 512)."""
 
-    def __init__(self, cfg: SynthesisConfig, w_dim: int, resolution: int, motion_dim: int) -> None:
+    def __init__(self, cfg: SynthesisConfig, w_dim: int, resolution: int, motion_dim: int, img_channels: int = 3) -> None:
         super().__init__()
         self.resolution = resolution
         self.fused_mode = cfg.fused_modconv
@@ -133,7 +133,8 @@ class SynthesisNetwork(nn.Module):
         for r in self.block_resolutions:
             in_ch = self.channels[r // 2] if r > 4 else 0
             self.blocks.append(SynthesisBlock(in_ch, self.channels[r], w_dim, r, motion_dim, cfg,
-                                              is_fp16=cfg.num_fp16_res > 0 and r >= fp16_min))
+                                              is_fp16=cfg.num_fp16_res > 0 and r >= fp16_min,
+                                              img_channels=img_channels))
 
     def use_fused(self, device: torch.device) -> bool:
         if self.fused_mode == FusedModconv.always:
@@ -162,11 +163,11 @@ class Generator(nn.Module):
         self.cfg = cfg
         self.z_dim, self.w_dim, self.c_dim = cfg.mapping.z_dim, cfg.mapping.w_dim, cfg.c_dim
         self.resolution, self.num_frames = resolution, num_frames
-        self.img_channels = 3
+        self.img_channels = cfg.img_channels
         self.mapping = MappingNetwork(cfg.mapping, cfg.c_dim, cfg.motion)
         self.motion = build_motion(cfg.motion, cfg.c_dim)
         motion_dim = cfg.motion.embed_dim if self.motion is not None else 0
-        self.synthesis = SynthesisNetwork(cfg.synthesis, cfg.mapping.w_dim, resolution, motion_dim)
+        self.synthesis = SynthesisNetwork(cfg.synthesis, cfg.mapping.w_dim, resolution, motion_dim, cfg.img_channels)
         self.entropy_weight = cfg.motion.entropy_weight
 
     def forward(self, z: torch.Tensor, t: torch.Tensor, c: torch.Tensor | None = None,
@@ -216,7 +217,7 @@ def generate_frames(G: nn.Module, z: torch.Tensor, t_chunks: Iterable[torch.Tens
     """
     if motion_seed is None:
         motion_seed = seed_from_z(z)
-    with torch.no_grad():
+    with torch.inference_mode():
         for t in t_chunks:
             yield G(z, t, c, motion_seed=motion_seed)
 
@@ -227,6 +228,13 @@ def time_chunks(batch: int, num_frames: int, chunk: int, start: float = 0.0, ste
     for s in range(0, num_frames, chunk):
         idx = torch.arange(s, min(s + chunk, num_frames), device=device, dtype=torch.float64)
         yield (start + idx * step).float()[None].expand(batch, -1)
+
+
+def to_rgb_uint8(video: torch.Tensor) -> torch.Tensor:
+    """G's frames [..., C, H, W] in [-1, 1] -> uint8 RGB [..., 3, H, W] (a grayscale frame is repeated): x 127.5 +
+    128, clamped and truncated, i.e. rounded half up, as the official code turns frames into images."""
+    frames = (video * 127.5 + 128).clamp(0, 255).to(torch.uint8)
+    return frames if frames.shape[-3] == 3 else frames.expand(*frames.shape[:-3], 3, *frames.shape[-2:])
 
 
 def count_params(module: nn.Module | None) -> int:

@@ -16,12 +16,16 @@ from torch import nn
 LRELU_GAIN = math.sqrt(2.0)  # keeps activations at unit variance after leaky ReLU(0.2)
 
 
-def lrelu_clamp(x: torch.Tensor, gain: float = 1.0, clamp: float | None = None) -> torch.Tensor:
+def clamp(x: torch.Tensor, limit: float | None) -> torch.Tensor:
+    """Clamp to [-limit, limit] (None: no clamp) as ``hardtanh``: the same values, and a backward of one pass
+    where ``clamp``'s takes four (it is on every layer's activations)."""
+    return x if limit is None else F.hardtanh(x, -limit, limit)
+
+
+def lrelu_clamp(x: torch.Tensor, gain: float = 1.0, limit: float | None = None) -> torch.Tensor:
     """Leaky ReLU(0.2) * sqrt(2) * gain, then clamp (StyleGAN2's bias_act for 'lrelu')."""
     x = F.leaky_relu(x, 0.2) * (LRELU_GAIN * gain)
-    if clamp is not None:
-        x = x.clamp(-clamp * gain, clamp * gain)
-    return x
+    return clamp(x, None if limit is None else limit * gain)
 
 
 class EqualLinear(nn.Module):
@@ -88,65 +92,64 @@ def fir_filter(device: torch.device | None = None) -> torch.Tensor:
 
 
 class _Fir(torch.autograd.Function):
-    """y = conv2d(pad(x), kernel, stride, groups=C): the same FIR kernel on every channel.
+    """y = conv2d(x, kernel, stride, padding, groups=C): the same FIR kernel on every channel.
 
     Its backward is :class:`_FirTranspose`, whose backward is this again, so R1's double backward stays two
     grouped convolutions: PyTorch's generic double backward of a grouped convolution runs one small
-    convolution per group (hundreds per layer; seconds per step on a GPU).
+    convolution per group (hundreds per layer; seconds per step on a GPU). The padding is the convolution's
+    own, so no padded copy of the activations is made.
     """
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, kernel: torch.Tensor, pad: tuple[int, int, int, int],
-                stride: int) -> torch.Tensor:
+    def forward(ctx: Any, x: torch.Tensor, kernel: torch.Tensor, padding: int, stride: int) -> torch.Tensor:
         ctx.save_for_backward(kernel)
-        ctx.pad, ctx.stride, ctx.shape = pad, stride, x.shape
-        return F.conv2d(F.pad(x, pad), kernel, stride=stride, groups=x.shape[1])
+        ctx.padding, ctx.stride, ctx.shape = padding, stride, x.shape
+        return F.conv2d(x, kernel, stride=stride, padding=padding, groups=x.shape[1])
 
     @staticmethod
     def backward(ctx: Any, grad_y: torch.Tensor) -> tuple[torch.Tensor, None, None, None]:
         (kernel,) = ctx.saved_tensors
-        return _FirTranspose.apply(grad_y, kernel, ctx.pad, ctx.stride, ctx.shape), None, None, None
+        return _FirTranspose.apply(grad_y, kernel, ctx.padding, ctx.stride, ctx.shape), None, None, None
 
 
 class _FirTranspose(torch.autograd.Function):
     """The transpose of :class:`_Fir` (its gradient with respect to x), linear in ``grad_y``."""
 
     @staticmethod
-    def forward(ctx: Any, grad_y: torch.Tensor, kernel: torch.Tensor, pad: tuple[int, int, int, int], stride: int,
+    def forward(ctx: Any, grad_y: torch.Tensor, kernel: torch.Tensor, padding: int, stride: int,
                 shape: torch.Size) -> torch.Tensor:
         ctx.save_for_backward(kernel)
-        ctx.pad, ctx.stride = pad, stride
-        N, C, H, W = shape
-        left, right, top, bottom = pad
-        padded = (N, C, H + top + bottom, W + left + right)
-        grad_x = torch.nn.grad.conv2d_input(padded, kernel, grad_y, stride=stride, groups=C)
-        return grad_x[:, :, top:top + H, left:left + W]  # the padding's share of the gradient is dropped
+        ctx.padding, ctx.stride = padding, stride
+        return torch.nn.grad.conv2d_input(shape, kernel, grad_y, stride=stride, padding=padding, groups=shape[1])
 
     @staticmethod
     def backward(ctx: Any, grad2: torch.Tensor) -> tuple[torch.Tensor, None, None, None, None]:
         (kernel,) = ctx.saved_tensors
-        return _Fir.apply(grad2, kernel, ctx.pad, ctx.stride), None, None, None, None
+        return _Fir.apply(grad2, kernel, ctx.padding, ctx.stride), None, None, None, None
 
 
-def _depthwise_fir(x: torch.Tensor, f: torch.Tensor, pad: tuple[int, int, int, int], gain: float,
-                   stride: int = 1) -> torch.Tensor:
-    """Pad then convolve each channel with the 4x4 FIR filter (symmetric, so no flip is needed)."""
+def _depthwise_fir(x: torch.Tensor, f: torch.Tensor, padding: int, gain: float, stride: int = 1) -> torch.Tensor:
+    """Convolve each channel with the 4x4 FIR filter (symmetric, so no flip is needed), zero-padded by
+    ``padding`` on every side."""
     C = x.shape[1]
     kernel = (f * gain).to(x.dtype)[None, None].expand(C, 1, *f.shape).contiguous()
-    return _Fir.apply(x, kernel, pad, stride)
+    return _Fir.apply(x, kernel, padding, stride)
 
 
 def upsample2d(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
-    """x2 upsampling: zero-insertion then the FIR filter with gain 4 (upfirdn2d, up=2, pad (2, 1))."""
+    """x2 upsampling: zero-insertion then the FIR filter with gain 4 (upfirdn2d, up=2, pad (2, 1)).
+
+    Padding 2 on both sides gives one extra last row and column, dropped: the same as padding (2, 1).
+    """
     N, C, H, W = x.shape
     y = x.new_zeros(N, C, H * 2, W * 2)
     y[:, :, ::2, ::2] = x
-    return _depthwise_fir(y, f, (2, 1, 2, 1), gain=4.0)
+    return _depthwise_fir(y, f, 2, gain=4.0)[:, :, :-1, :-1]
 
 
 def downsample2d(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
     """x2 downsampling: FIR filter then keep every second pixel (upfirdn2d, down=2, pad (1, 1))."""
-    return _depthwise_fir(x, f, (1, 1, 1, 1), gain=1.0, stride=2)
+    return _depthwise_fir(x, f, 1, gain=1.0, stride=2)
 
 
 def modulated_conv2d(
@@ -180,7 +183,7 @@ def modulated_conv2d(
         w = weight.to(x.dtype)
         if up:
             x = F.conv_transpose2d(x, w.transpose(0, 1), stride=2)  # [N, Cout, 2H+1, 2W+1]
-            x = _depthwise_fir(x, f, (1, 1, 1, 1), gain=4.0)  # -> [N, Cout, 2H, 2W]
+            x = _depthwise_fir(x, f, 1, gain=4.0)  # -> [N, Cout, 2H, 2W]
         else:
             x = F.conv2d(x, w, padding=padding)
         return x, dcoefs
@@ -192,7 +195,7 @@ def modulated_conv2d(
     if up:
         w = w.transpose(1, 2).reshape(N * Cin, Cout, kh, kw)  # conv_transpose weight layout [in, out/groups]
         x = F.conv_transpose2d(x, w, stride=2, groups=N)
-        x = _depthwise_fir(x, f, (1, 1, 1, 1), gain=4.0)
+        x = _depthwise_fir(x, f, 1, gain=4.0)
     else:
         x = F.conv2d(x, w.reshape(N * Cout, Cin, kh, kw), padding=padding, groups=N)
     return x.reshape(N, Cout, *x.shape[2:]), None
@@ -241,8 +244,7 @@ class ModulatedConv(nn.Module):
             x = F.leaky_relu(x, 0.2, inplace=True)  # in place: addcmul's backward does not need its output
         if self.conv_clamp is None:
             return x
-        clamp = self.conv_clamp * gain if self.activation else self.conv_clamp
-        return x.clamp(-clamp, clamp)
+        return clamp(x, self.conv_clamp * gain if self.activation else self.conv_clamp)
 
 
 class EqualConv2d(nn.Module):
@@ -261,22 +263,24 @@ class EqualConv2d(nn.Module):
         self.register_buffer("fir", fir_filter(), persistent=False)
 
     def forward(self, x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
-        w = (self.weight * self.weight_gain).to(x.dtype)
-        b = self.bias.to(x.dtype) if self.bias is not None else None
+        # The output gain (sqrt(2) after leaky ReLU, times ``gain``) is folded into the weights and bias, which
+        # are tiny next to the activations: lrelu(x) g = lrelu(x g) for g > 0, one full-size pass fewer.
+        out_gain = gain * (LRELU_GAIN if self.activation else 1.0)
+        w = (self.weight * (self.weight_gain * out_gain)).to(x.dtype)
+        b = (self.bias * out_gain).to(x.dtype) if self.bias is not None else None
         if self.down:
             kh = w.shape[-1]
             if kh == 1:  # 1x1 skip: downsample first (cheaper), as StyleGAN2-ADA
                 x = downsample2d(x, self.fir)
                 x = F.conv2d(x, w, b)
             else:  # 3x3: FIR with pad 2 then strided conv (StyleGAN2-ADA's conv2d_resample, down=2)
-                x = _depthwise_fir(x, self.fir, (2, 2, 2, 2), gain=1.0)
+                x = _depthwise_fir(x, self.fir, 2, gain=1.0)
                 x = F.conv2d(x, w, b, stride=2)
         else:
             x = F.conv2d(x, w, b, padding=self.padding)
         if self.activation:
-            return lrelu_clamp(x, gain=gain, clamp=self.conv_clamp)
-        x = x * gain
-        return x.clamp(-self.conv_clamp * gain, self.conv_clamp * gain) if self.conv_clamp is not None else x
+            x = F.leaky_relu(x, 0.2)
+        return clamp(x, None if self.conv_clamp is None else self.conv_clamp * gain)
 
 
 def compute_dtype(is_fp16_res: bool, device: torch.device) -> torch.dtype:

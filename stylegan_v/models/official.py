@@ -226,6 +226,7 @@ def official_config(G: Record, D: Record) -> StyleGANVConfig:
         resolution=int(gk["img_resolution"]),
         num_frames=num_frames,
         c_dim=int(gk.get("c_dim", 0)),
+        img_channels=int(gk.get("img_channels", 3)),
         mapping=MappingConfig(z_dim=int(g.get("z_dim", 512)), w_dim=int(gk.get("w_dim", g.get("w_dim", 512))),
                               num_layers=int(mapping.get("num_layers", 8))),
         motion=MotionConfig(

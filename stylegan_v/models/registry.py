@@ -16,7 +16,8 @@ Builder = Callable[[Any, int, int], tuple[nn.Module, nn.Module]]
 
 
 def _build_stylegan_v(cfg: StyleGANVConfig, resolution: int, num_frames: int) -> tuple[nn.Module, nn.Module]:
-    return Generator(cfg, resolution, num_frames), Discriminator(cfg.discriminator, resolution, num_frames, cfg.c_dim)
+    return Generator(cfg, resolution, num_frames), Discriminator(cfg.discriminator, resolution, num_frames, cfg.c_dim,
+                                                          cfg.img_channels)
 
 
 def _build_mocogan_sg2(cfg: StyleGANVConfig, resolution: int, num_frames: int) -> tuple[nn.Module, nn.Module]:

@@ -54,10 +54,10 @@ def build_report(rcfg: ReportConfig) -> dict[str, Any]:
     figure_files["training_curves"] = figures.save(figures.training_curves(runs), figures_dir, "training_curves",
                                                    fmts, dpi)
     for run in list(reversed(runs))[: rcfg.max_sample_runs]:
-        grid = figures.newest_samples(run)
-        if grid is not None:
+        grids = figures.sample_grids(run)
+        if grids:
             key = f"samples_{_slug(run.name)}"
-            figure_files[key] = figures.save(figures.samples_figure(run, grid), figures_dir, key, fmts, dpi)
+            figure_files[key] = figures.save(figures.samples_figure(run, grids), figures_dir, key, fmts, dpi)
 
     readme = out / "README.md"
     readme.write_text(_readme(tables, table_files, figure_files, store, stats_dir, stats, cycles), encoding="utf-8")

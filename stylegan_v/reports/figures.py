@@ -109,6 +109,8 @@ CURVE_KEYS = ("loss/G", "loss/D")
 
 
 def training_curves(runs: list[RunInfo]) -> plt.Figure:
+    """Losses and every snapshot metric against the step; an FVD panel also draws the protocol's floor (held-out
+    real clips against the real statistics) as a dashed line per run."""
     if not runs:
         return _empty("Training curves", "no training runs in MLflow")
     metric_keys = sorted({f"metrics/{m}" for r in runs for m in r.metric_names()})
@@ -122,10 +124,15 @@ def training_curves(runs: list[RunInfo]) -> plt.Figure:
                 continue
             steps, values = zip(*points)
             label = run.sweep_point or run.name
-            ax.plot(steps, values, marker="o" if len(points) < 4 else None, ms=3, lw=1.0, label=label,
-                    color=plt.cm.tab10(i % 10))
+            color = plt.cm.tab10(i % 10)
+            ax.plot(steps, values, marker="o" if len(points) < 8 else None, ms=3, lw=1.0, label=label, color=color)
+            floor = run.last(key.replace("metrics/", "floor/", 1))
+            if floor is not None:
+                ax.axhline(floor[1], ls="--", lw=0.8, color=color, label=f"floor (held-out real): {floor[1]:.0f}")
         ax.set_title(key)
         ax.set_xlabel(" / ".join(units))
+        if key in metric_keys:
+            ax.legend(fontsize=6, loc="best")
     axes[0][0].legend(fontsize=6, loc="best")
     fig.suptitle("Training curves (one line per run or sweep point)", y=1.02)
     fig.tight_layout()
@@ -135,20 +142,25 @@ def training_curves(runs: list[RunInfo]) -> plt.Figure:
 # ------------------------------------------------------------------------------------------ sample grids
 
 
-def newest_samples(run: RunInfo) -> Path | None:
-    """The newest sample grid in the run directory (``samples/samples-<step>.png``)."""
+def sample_grids(run: RunInfo) -> list[Path]:
+    """The run's sample grids, oldest first (``samples/samples-<step>.png`` in the run directory)."""
     if run.run_dir is None:
-        return None
-    grids = sorted((run.run_dir / "samples").glob("samples-*.png"))
-    return grids[-1] if grids else None
+        return []
+    return sorted((run.run_dir / "samples").glob("samples-*.png"))
 
 
-def samples_figure(run: RunInfo, grid: Path) -> plt.Figure:
-    img = np.asarray(Image.open(grid).convert("RGB"))
-    h, w = img.shape[:2]
-    fig, ax = plt.subplots(figsize=(min(12, max(3, w / 40)), min(12, max(2, h / 40)) + 0.5))
-    ax.imshow(img, interpolation="nearest")
-    ax.axis("off")
-    ax.set_title(f"{run.name} ({run.short_id}): {grid.name}\nrows: videos, columns: frames t = 0, 2, 4, …",
-                 fontsize=8)
+def samples_figure(run: RunInfo, grids: list[Path]) -> plt.Figure:
+    """The first and the last sample grid side by side: what training changed."""
+    shown = [grids[0], grids[-1]] if len(grids) > 1 else grids[:1]
+    images = [np.asarray(Image.open(g).convert("RGB")) for g in shown]
+    h, w = images[0].shape[:2]
+    fig, axes = plt.subplots(1, len(images), squeeze=False,
+                             figsize=(min(16, max(3, len(images) * w / 40)), min(12, max(2, h / 40)) + 0.6))
+    for ax, grid, img in zip(axes[0], shown, images):
+        ax.imshow(img, interpolation="nearest")
+        ax.axis("off")
+        step = int(grid.stem.rsplit("-", 1)[-1])
+        ax.set_title(f"{'first' if grid == shown[0] and len(shown) > 1 else 'last'} snapshot: step {step}", fontsize=8)
+    fig.suptitle(f"{run.name} ({run.short_id}): rows are videos, columns frames t = 0, 2, 4, …", fontsize=8)
+    fig.tight_layout()
     return fig

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from stylegan_v.data.video_dataset import VideoDataset
+from stylegan_v.models.generator import to_rgb_uint8
 from stylegan_v.training.checkpoint import load_generator
 
 
@@ -23,8 +24,8 @@ def video_generator(G: nn.Module, device: torch.device | str, batch: int = 4, la
     """Wrap G as a metrics FakeGenerator: fixed seeds, frames t = 0, step, ..., in batches of ``batch``.
 
     G is a function of (z, t) frame by frame, so only the frames the metric uses are rendered (16 for
-    ``fvd2048_128f_subsample8f``, not 121). Frames become uint8 as the official code does: x 127.5 + 128,
-    clamped, truncated (that is, rounded half up).
+    ``fvd2048_128f_subsample8f``, not 121). Frames become uint8 RGB as the official code makes images
+    (:func:`to_rgb_uint8`).
 
     A conditional G gets the class of a random training video per fake (``labels``: the training videos'
     class ids), so classes appear as often as in the data; without ``labels`` classes are uniform.
@@ -42,10 +43,9 @@ def video_generator(G: nn.Module, device: torch.device | str, batch: int = 4, la
                 pool = torch.as_tensor(labels) if labels is not None else torch.arange(num_classes)
                 ids = pool[torch.randint(len(pool), (n,), generator=gen)]
                 c = torch.nn.functional.one_hot(ids, num_classes).float().to(device)
-            with torch.no_grad():
+            with torch.inference_mode():
                 video = G(z, t[None].expand(n, -1).to(device), c)  # [n, T, 3, H, W]
-            frames = (video * 127.5 + 128).clamp(0, 255).to(torch.uint8)
-            yield from frames.permute(0, 1, 3, 4, 2).cpu().numpy()  # n x [T, H, W, 3]
+            yield from to_rgb_uint8(video).permute(0, 1, 3, 4, 2).cpu().numpy()  # n x [T, H, W, 3]
 
     return generate
 

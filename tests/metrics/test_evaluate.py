@@ -27,7 +27,7 @@ def _compose(overrides: list[str], option: str = "cpu"):
 
 def test_cpu_and_paper_options_compose_and_validate() -> None:
     cpu = validate(_compose([]).metrics)
-    assert cpu.names == ["fvd256_16f"] and cpu.reduced and cpu.num_videos == 16
+    assert cpu.names == ["fvd256_16f"] and cpu.reduced and cpu.num_videos == 48
     paper = validate(_compose([], option="paper").metrics)
     assert paper.names == ["fvd2048_16f", "fvd2048_128f", "fvd2048_128f_subsample8f", "fid2048_16f", "isv2048_ucf"]
     assert paper.num_videos is None and paper.real_selection == "random_offset"

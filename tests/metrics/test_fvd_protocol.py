@@ -229,3 +229,23 @@ def test_defaults_are_the_official_protocol_and_every_record_says_so(tmp_path: P
     old_record = run_metric("fvd256_16f", _videos(0, length=16), _videos(1, length=16), old, _Detectors(tmp_path), seed=0)
     assert old_record["protocol"]["resize_mode"] == "tf1" and old_record["value"] != record["value"]
     assert len(list((tmp_path / "fvd_stats").iterdir())) == 2  # the two protocols do not share real statistics
+
+
+def test_floor_compares_held_out_real_clips_with_the_real_statistics(prepared: Path, tmp_path: Path) -> None:
+    source = open_video_source(prepared)
+    proto = FVDProtocol(num_videos=3, num_frames=16)
+    held_out = iter_source_clips(source, 3, 16, 1, "random_offset", 0, "first", "any", skip=3)
+    # eligible in name order: v00 v02 v03 | v04 v05 v06 v07 (v01 is too short): the next three are held out
+    assert [vid for vid, _ in _ids_and_starts(held_out)] == [4, 5, 6]
+    extractor = I3DFeatureExtractor(_features)
+    value, count = fvd.fvd_floor(source, proto, extractor, cache_dir=tmp_path)
+    assert count == 3 and value > 0
+    s_real = real_stats(source, proto, extractor, 0, None)
+    s_held = real_stats(source, proto, extractor, 0, None, skip=3)
+    assert value == pytest.approx(fvd.frechet_distance(s_real.mu, s_real.sigma, s_held.mu, s_held.sigma))
+    assert real_stats_key(source, proto, extractor, 0, skip=3) != real_stats_key(source, proto, extractor, 0)
+    assert len(list((tmp_path / "fvd_stats").glob("*.npz"))) == 2  # both sides cached, under different keys
+    with pytest.raises(ValueError, match="held-out clips"):
+        fvd.fvd_floor(source, FVDProtocol(num_videos=6, num_frames=16), extractor)  # only one video left over
+    with pytest.raises(ValueError, match="video_selection=first"):
+        fvd.fvd_floor(source, FVDProtocol(num_videos=3, num_frames=16, video_selection="random"), extractor)

@@ -103,7 +103,7 @@ def test_fir_filter_is_twice_differentiable_without_per_channel_convolutions() -
 
     f = fir_filter().double()
     x = torch.randn(2, 5, 9, 9, dtype=torch.double, requires_grad=True)
-    for pad, stride, gain in (((2, 1, 2, 1), 1, 4.0), ((1, 1, 1, 1), 2, 1.0), ((2, 2, 2, 2), 2, 1.0)):
+    for pad, stride, gain in ((2, 1, 4.0), (1, 2, 1.0), (2, 2, 1.0)):
         def fir(a: torch.Tensor) -> torch.Tensor:
             return _depthwise_fir(a, f, pad, gain, stride)
 
@@ -116,3 +116,19 @@ def test_fir_filter_is_twice_differentiable_without_per_channel_convolutions() -
         grad.square().sum().backward()
     convolutions = sum(e.count for e in prof.key_averages() if e.key == "aten::convolution")
     assert convolutions < 20, f"{convolutions} convolutions in the double backward (64 channels)"
+
+
+def test_grayscale_models_have_one_colour_channel(tiny) -> None:
+    from stylegan_v.models.generator import to_rgb_uint8
+    from stylegan_v.models.registry import build_models
+
+    torch.manual_seed(0)
+    G, D = build_models(tiny("img_channels=1"), 32, 3)
+    t = torch.tensor([[0.0, 2.0, 5.0]] * 2)
+    video = G(torch.randn(2, G.z_dim), t)
+    assert video.shape == (2, 3, 1, 32, 32) and D(video, t).shape == (2, 1)
+    frames = to_rgb_uint8(video)
+    assert frames.shape == (2, 3, 3, 32, 32) and frames.dtype == torch.uint8
+    assert torch.equal(frames[:, :, 0], frames[:, :, 2])  # gray repeated into RGB for videos and metrics
+    values = to_rgb_uint8(torch.tensor([-1.0, -0.9961, 0.0, 1.0]).view(1, 1, 1, 4))  # [1, C=1, H=1, W=4]
+    assert values.shape == (1, 3, 1, 4) and values[0, 0, 0].tolist() == [0, 0, 128, 255]  # rounded half up

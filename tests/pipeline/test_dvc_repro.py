@@ -18,6 +18,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 MICRO = ["experiment=smoke", "training.max_steps=4", "training.snapshot_ticks=1000", "metrics.num_videos=4",
+         "training.metrics=[fvd256_16f]",
          "pipeline.datasets=[moving_mnist]", f"paths.cache_dir={REPO / '.cache' / 'stylegan_v'}"]
 
 
@@ -73,6 +74,11 @@ def test_dvc_repro_end_to_end_then_nothing_to_do(tmp_path) -> None:
     for stage in ("prepare@moving_mnist", "train", "evaluate", "report"):
         assert f"Running stage '{stage}'" in first.stdout
     _check_outputs(clone)
+    plots = _dvc(clone, "plots", "show", "-o", str(tmp_path / "plots"))
+    assert plots.returncode == 0, (plots.stdout + plots.stderr)[-3000:]
+    html = (tmp_path / "plots" / "index.html").read_text()
+    for name in ("loss_G", "loss_D", "fvd256_16f", "floor", "samples-000000004"):
+        assert name in html, f"dvc plots show does not render {name}"
     elapsed = _assert_noop(clone)
     print(f"no-op dvc repro: {elapsed:.1f} s")
     # An experiment: DVC recomposes params.yaml from conf/ with -S overrides (its Hydra support) and re-runs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import mlflow
@@ -95,6 +96,12 @@ def test_full_report_from_a_real_store(store, tmp_path) -> None:
     from stylegan_v.reports.tables import fmt_number
 
     fvds = _measured_fvds(store)
+    client = mlflow.MlflowClient(store["uri"])
+    single = client.get_run(store["results"][0]["mlflow_run_id"]).data.metrics
+    assert 0 < single["floor/fvd256_16f"] != single["metrics/fvd256_16f"], "each snapshot logs the FVD floor too"
+    record = [json.loads(line) for line in (Path(store["results"][0]["run_dir"]) / "metric-fvd256_16f.jsonl")
+              .read_text().splitlines()][-1]
+    assert record["floor"] == pytest.approx(single["floor/fvd256_16f"])
     runs_md = (tables / "runs.md").read_text()
     for run_id, value in fvds.items():
         assert run_id[:8] in runs_md and f"fvd256_16f = {fmt_number(value)}" in runs_md

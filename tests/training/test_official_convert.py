@@ -54,7 +54,10 @@ def test_generate_streams_a_converted_snapshot(converted: Path, tmp_path: Path) 
 
 
 def test_training_starts_from_a_converted_snapshot(converted: Path, tiny_cfg, tmp_path: Path) -> None:
-    cfg = tiny_cfg(f"training.init_from={converted}", "training.max_steps=1", "training.num_workers=0")
+    rgb = ("dataset.name=mnist_rgb", "dataset.grayscale=false")  # the official fixture is an RGB model
+    with pytest.raises(ValueError, match="holds a different G than this config builds"):
+        Trainer(tiny_cfg(f"training.init_from={converted}", "training.num_workers=0"), tmp_path / "gray", SINGLE)
+    cfg = tiny_cfg(*rgb, f"training.init_from={converted}", "training.max_steps=1", "training.num_workers=0")
     trainer = Trainer(cfg, tmp_path / "run", SINGLE)
     reference = torch.load(converted, weights_only=True)
     for name in ("G", "D", "G_ema"):
