@@ -6,11 +6,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?= -m "not slow"
 
-.PHONY: help setup test test-all repro weights cluster-up cluster-down cluster-status bench clean
+.PHONY: help setup lint test test-all repro weights cluster-up cluster-down cluster-status bench clean
 
 help:
 	@echo "make repro         set up, then run the whole DVC pipeline on the embedded CPU default"
-	@echo "make test          set up, start the local Slurm cluster, run the test suite (not the slow tests)"
+	@echo "make test          set up, lint, start the local Slurm cluster, run the test suite (not the slow tests)"
+	@echo "make lint          ruff (configured in pyproject.toml) over the whole repository"
 	@echo "make test-all      the same, slow tests included"
 	@echo "make setup         create .venv and install the project (fast when nothing changed)"
 	@echo "make cluster-up    start the local two-node Slurm cluster (n1, n2) with accounting"
@@ -29,16 +30,19 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 cluster-up: setup
-	$(BIN)/python -m stylegan_v.launch.local_cluster up
+	$(BIN)/python -m stylegan_v.devtools.local_cluster up
 
 cluster-down:
-	@if [ -x $(BIN)/python ]; then $(BIN)/python -m stylegan_v.launch.local_cluster down; \
-	else python3 -m stylegan_v.launch.local_cluster down; fi
+	@if [ -x $(BIN)/python ]; then $(BIN)/python -m stylegan_v.devtools.local_cluster down; \
+	else python3 -m stylegan_v.devtools.local_cluster down; fi
 
 cluster-status: setup
-	$(BIN)/python -m stylegan_v.launch.local_cluster status
+	$(BIN)/python -m stylegan_v.devtools.local_cluster status
 
-test: setup cluster-up
+lint: setup
+	$(BIN)/ruff check .
+
+test: setup lint cluster-up
 	STYLEGAN_V_REQUIRE_SLURM=1 $(BIN)/pytest $(PYTEST_ARGS)
 
 test-all: PYTEST_ARGS :=

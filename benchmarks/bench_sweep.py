@@ -82,8 +82,9 @@ def main() -> None:
         tmp = Path(name)
         jobs: list[str] = []
         try:
-            from stylegan_v import prepare  # prepare the tiny data outside the timed regions
             from hydra import compose, initialize_config_dir
+
+            from stylegan_v import prepare  # prepare the tiny data outside the timed regions
 
             with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
                 prepare.run(compose("config", overrides=common(tmp)))

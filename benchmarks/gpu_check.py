@@ -77,7 +77,8 @@ def fp16_step(batch: int, repeats: int) -> dict[str, Any]:
         opt_D = torch.optim.Adam(D.parameters(), lr=0.0025 * 16 / 17, betas=(0.0, 0.99 ** (16 / 17)))
         stats: dict[str, torch.Tensor] = {}
 
-        def phase(name: str, module: torch.nn.Module, opt: torch.optim.Optimizer, gain: float) -> Callable[[], None]:
+        def phase(name: str, module: torch.nn.Module, opt: torch.optim.Optimizer, gain: float,
+                  G: torch.nn.Module = G, D: torch.nn.Module = D) -> Callable[[], None]:
             def run() -> None:
                 G.requires_grad_(module is G)
                 D.requires_grad_(module is D)

@@ -1,9 +1,12 @@
-"""One place that registers every structured config with Hydra's ConfigStore.
+"""The config's one typing point: every schema registered in one list, validation, the resolved YAML jobs carry.
 
 Each room (``launch``, ``data``, ``models``, ``metrics``, ...) owns a ``config.py`` with its dataclasses
-and a ``register(cs)`` function; this module only lists the rooms. Entry points call
-:func:`register_configs` before ``@hydra.main`` composes, so a bad value fails at compose time on the
-login node, naming the key, before anything is queued.
+and a ``register(cs)`` function; the stand-alone tools' schemas live in ``tool_config.py``; this module only
+lists them. Entry points call :func:`register_configs` before ``@hydra.main`` composes (types are checked
+while composing) and :func:`validate` before they do or queue anything (ranges within a group in each
+schema's ``__post_init__``, rules spanning groups here), so a bad value fails on the login node, naming the
+key. A job is handed the resolved YAML and validates it once more on the node, then passes typed sections
+down.
 """
 
 from __future__ import annotations
@@ -11,13 +14,17 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-# Rooms whose ``config.register(cs)`` contributes group schemas. Add one line per room.
-ROOM_CONFIG_MODULES: tuple[str, ...] = (
+from stylegan_v.checks import require
+
+T = TypeVar("T")
+
+# Modules whose ``register(cs)`` contributes schemas. Add one line per room or tool.
+SCHEMA_MODULES: tuple[str, ...] = (
     "stylegan_v.launch.config",
     "stylegan_v.models.config",
     "stylegan_v.data.config",
@@ -25,6 +32,7 @@ ROOM_CONFIG_MODULES: tuple[str, ...] = (
     "stylegan_v.metrics.config",
     "stylegan_v.training.config",
     "stylegan_v.reports.config",
+    "stylegan_v.tool_config",
 )
 
 
@@ -58,7 +66,7 @@ def register_configs() -> ConfigStore:
     """Register the root schema and every room's group schemas (idempotent)."""
     cs = ConfigStore.instance()
     cs.store(name="root_schema", node=RootConfig)
-    for module_name in ROOM_CONFIG_MODULES:
+    for module_name in SCHEMA_MODULES:
         importlib.import_module(module_name).register(cs)
     return cs
 
@@ -92,9 +100,52 @@ def retype(cfg: DictConfig) -> DictConfig:
 
 
 def validate(cfg: DictConfig) -> Any:
-    """Build the typed config tree, running every schema's range checks (``__post_init__``).
+    """Build the typed config tree, running every schema's range checks (``__post_init__``) and the rules
+    that span groups (:func:`check_across_groups`).
 
-    Hydra checks types while it composes; ranges are checked here, which every entry point calls
-    before it does or queues anything. Returns the tree of dataclass instances.
+    Hydra checks types while it composes; ranges are checked here, which every entry point calls before it
+    does or queues anything. Returns the tree of dataclass instances.
     """
-    return OmegaConf.to_object(retype(cfg))
+    typed = OmegaConf.to_object(retype(cfg))
+    check_across_groups(typed)
+    return typed
+
+
+def world_size(cluster: Any) -> int:
+    """Ranks a job on ``cluster`` runs: nodes x tasks per node on Slurm, local worker processes (or 1)."""
+    if getattr(cluster, "kind", None) == "slurm":
+        return int(cluster.nodes) * int(cluster.tasks_per_node)
+    return max(int(getattr(cluster, "processes", 0) or 0), 1)
+
+
+def check_across_groups(typed: Any) -> None:
+    """Rules no single group can check, known on the login node before anything is queued."""
+    training, model, dataset = getattr(typed, "training", None), getattr(typed, "model", None), getattr(typed, "dataset", None)
+    if training is not None and getattr(typed, "cluster", None) is not None:
+        ranks = world_size(typed.cluster)
+        require(training.batch_size % ranks == 0, "training.batch_size",
+                f"must be divisible by the {ranks} rank(s) of the chosen cluster", training.batch_size)
+    if training is not None and training.metrics:
+        from stylegan_v.metrics.registry import METRICS
+
+        unknown = [name for name in training.metrics if name not in METRICS]
+        require(not unknown, "training.metrics", f"names unknown metrics {unknown}; valid: {', '.join(METRICS)}",
+                list(training.metrics))
+    if model is not None and dataset is not None:
+        resolution = int(dataset.resolution)
+        require(resolution >= 4 and resolution & (resolution - 1) == 0, "dataset.resolution",
+                f"must be a power of two >= 4 for model={model.name}", resolution)
+        if model.name == "stylegan_v" and str(model.motion.kind) != "none":  # kind none is image StyleGAN2
+            k = int(dataset.sampling.num_frames)
+            require(k >= 2, "dataset.sampling.num_frames",
+                    "must be >= 2 for StyleGAN-V (its discriminator conditions on time differences between frames)", k)
+
+
+def as_schema(schema: type[T], node: Any) -> T:
+    """One group of an untyped config (a job's YAML, a sweep's composed config) as its typed dataclass."""
+    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), node))  # type: ignore[return-value]
+
+
+def resolved_yaml(cfg: DictConfig) -> str:
+    """The config a job carries: resolved (no interpolations left to resolve on another machine)."""
+    return OmegaConf.to_yaml(OmegaConf.create(OmegaConf.to_container(cfg, resolve=True)))

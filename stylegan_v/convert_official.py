@@ -15,11 +15,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-import torch
 from omegaconf import OmegaConf
 
 from stylegan_v.models.official import OfficialSnapshotError, load_official_snapshot
-from stylegan_v.training.checkpoint import atomic_write_bytes
+from stylegan_v.training import checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +54,7 @@ def converted_state(src: Path) -> dict[str, Any]:
 def convert(src: str | Path, dst: str | Path) -> Path:
     src, dst = Path(src), Path(dst)
     state = converted_state(src)
-    atomic_write_bytes(dst, lambda f: torch.save(state, f))
+    checkpoint.write(dst, state)
     log.info("wrote %s from %s (%s, %d² x %d frames)", dst, src, state["config"]["model"]["name"],
              state["config"]["dataset"]["resolution"], state["config"]["dataset"]["sampling"]["num_frames"])
     return dst

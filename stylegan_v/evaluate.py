@@ -13,7 +13,6 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -21,15 +20,18 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from stylegan_v.configs import register_configs, validate
+from stylegan_v.configs import register_configs, resolved_yaml, validate
+from stylegan_v.files import atomic_write_json, exclusive_lock
 from stylegan_v.metrics.config import MetricsConfig
 from stylegan_v.metrics.fvd import FakeGenerator
+from stylegan_v.metrics.records import write_record
 from stylegan_v.metrics.registry import Detectors, run_metric
 from stylegan_v.metrics.video_source import VideoSource, open_video_source
 
 log = logging.getLogger(__name__)
 
 register_configs()
+TRACKING_LOCK = ".tracking.lock"  # serialises check-then-log of evaluations into one MLflow run
 
 
 def load_generator(loader: str, checkpoint: str, device: str) -> FakeGenerator:
@@ -61,28 +63,24 @@ def resolve_inputs(cfg: DictConfig, mcfg: MetricsConfig) -> tuple[VideoSource, V
 
 
 def write_results(out_dir: Path, results: dict[str, dict], context: dict[str, Any]) -> Path:
-    """metrics.json written atomically; one appended line per metric in metric-<name>.jsonl (never truncated)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "metrics.json"
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps({**context, "results": results}, indent=2))
-    tmp.replace(path)
-    for name, record in results.items():
-        with open(out_dir / f"metric-{name}.jsonl", "a") as f:
-            f.write(json.dumps({**context, "results": {name: record}}) + "\n")
+    """``metrics.json`` (this evaluation, for ``dvc metrics``), written atomically; each metric's record appended
+    to ``metric-<name>.jsonl`` in the one record layout (:mod:`stylegan_v.metrics.records`)."""
+    path = atomic_write_json(out_dir / "metrics.json", {**context, "results": results}, indent=2)
+    for record in results.values():
+        write_record(out_dir, record, "evaluate", **context)
     return path
 
 
 def checkpoint_step(checkpoint: str) -> int:
     """The MLflow step of a training checkpoint (its frames shown, in the run's ``tracking.step_unit``), so
     an evaluation lands on the same x-axis as the training curves; 0 when the file does not say."""
-    import torch
+    from stylegan_v.training.checkpoint import CheckpointError, load_from
 
     try:
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False, mmap=True)
+        _, state = load_from(checkpoint, keys=("progress", "config"))
         nimg = int(state["progress"]["nimg"])
         unit = state["config"].get("tracking", {}).get("step_unit", "kimg")
-    except (OSError, KeyError, TypeError, RuntimeError):
+    except (CheckpointError, FileNotFoundError, KeyError, TypeError):
         return 0
     return nimg if unit == "img" else nimg // 1000
 
@@ -90,7 +88,9 @@ def checkpoint_step(checkpoint: str) -> int:
 def log_to_mlflow(checkpoint: str | None, results: dict[str, dict]) -> bool:
     """Log values to the MLflow run recorded (``mlflow_run.json``) in the checkpoint's run directory, if any.
 
-    The numbers are already in metric-<name>.jsonl, so an unreachable tracking server only costs a warning.
+    Idempotent per (run, key, step) across processes: a point already in the run is not logged again (two
+    evaluations of one checkpoint, or an evaluation of a checkpoint the training already scored). The numbers
+    are in metric-<name>.jsonl already, so an unreachable tracking server only costs a warning.
     """
     if checkpoint is None:
         return False
@@ -105,9 +105,16 @@ def log_to_mlflow(checkpoint: str | None, results: dict[str, dict]) -> bool:
 
             client = mlflow.tracking.MlflowClient(tracking_uri=record["tracking_uri"])
             step = checkpoint_step(checkpoint)
-            for name, res in results.items():
-                if res.get("status") == "ok":
-                    client.log_metric(record["run_id"], f"metrics/{name}", float(res["value"]), step=step)
+            with exclusive_lock(run_dir / TRACKING_LOCK, f"MLflow logging for {run_dir}", wait=True):
+                for name, res in results.items():
+                    key = f"metrics/{name}"
+                    if res.get("status") != "ok":
+                        continue
+                    if any(m.step == step for m in client.get_metric_history(record["run_id"], key)):
+                        log.info("%s at step %d is already in MLflow run %s: not logged again", key, step,
+                                 record["run_id"])
+                        continue
+                    client.log_metric(record["run_id"], key, float(res["value"]), step=step)
         except Exception as err:  # noqa: BLE001 - any MLflow/network failure; results are on disk already
             log.warning("could not log to MLflow run %s at %s: %s", record["run_id"], record["tracking_uri"], err)
             return False
@@ -147,13 +154,10 @@ def _evaluate_job(config_yaml: str) -> dict:
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    from omegaconf import OmegaConf
-
     from stylegan_v.launch.submit import rank0_result, submit
 
     cluster = validate(cfg).cluster
-    config_yaml = OmegaConf.to_yaml(OmegaConf.create(OmegaConf.to_container(cfg, resolve=True)))
-    results = rank0_result(submit(_evaluate_job, config_yaml, cluster=cluster, name="evaluate"))
+    results = rank0_result(submit(_evaluate_job, resolved_yaml(cfg), cluster=cluster, name="evaluate"))
     print(json.dumps({k: {kk: v[kk] for kk in ("status", "value") if kk in v} for k, v in results.items()}, indent=1))
 
 

@@ -10,48 +10,22 @@ makes its classes in turn (all of them, or ``classes=[…]``), one per video.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import hydra
 import torch
-from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
+from stylegan_v.configs import register_configs
 from stylegan_v.data.encode import Mp4Writer
 from stylegan_v.models.generator import time_chunks, to_rgb_uint8
 from stylegan_v.models.noise import seed_from_z
+from stylegan_v.tool_config import GenerateConfig
 from stylegan_v.training.checkpoint import load_generator, resolve
 
 log = logging.getLogger(__name__)
-MODES = ("independent", "same_content", "same_motion")
-
-
-@dataclass
-class GenerateConfig:
-    checkpoint: str = MISSING  # checkpoint-*.pt, or a run directory (its best, else newest, checkpoint)
-    out: str = "generated.mp4"  # mp4 path
-    num_frames: int = 128  # frames per video
-    fps: float | None = None  # output frame rate; None = the training data's; higher = finer time steps
-    start: float = 0.0  # time of the first frame, in training frames
-    num_videos: int = 1  # videos tiled side by side
-    mode: str = "independent"  # "independent", "same_content" (one z, several motions), "same_motion"
-    seed: int = 0
-    truncation_psi: float = 1.0  # 1 = no truncation
-    chunk: int = 16  # frames per forward pass: memory depends on this, not on num_frames
-    classes: list[int] | None = None  # conditional models: class ids given to the videos in turn; None = all
-    device: str = "auto"
-
-    def __post_init__(self) -> None:
-        for key in ("num_frames", "num_videos", "chunk"):
-            if getattr(self, key) < 1:
-                raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
-        if self.fps is not None and self.fps <= 0:
-            raise ValueError(f"fps must be > 0 or null, got {self.fps}")
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
 
 
 def _codes(cfg: GenerateConfig, z_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -105,7 +79,7 @@ def run(cfg: GenerateConfig) -> dict[str, Any]:
     return {"out": str(out), "frames": writer.frames_written, "fps": fps}
 
 
-ConfigStore.instance().store(name="generate_schema", node=GenerateConfig)
+register_configs()
 
 
 @hydra.main(config_path="../conf", config_name="generate", version_base="1.3")

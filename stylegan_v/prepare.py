@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from stylegan_v.configs import register_configs
 from stylegan_v.data.build import build_dataset
 from stylegan_v.data.config import DatasetConfig
+from stylegan_v.data.video_dataset import resolve_dataset_path
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,16 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     summary = build_dataset(settings, Path(cfg.paths.data_dir))
     log.info("prepare %s: %s", dataset.name, json.dumps(summary))
     return summary
+
+
+def ensure_prepared(cfg: DictConfig) -> None:
+    """Prepare ``cfg.dataset`` unless it already is: the one preparation path of ``train`` and sweeps (a sweep
+    prepares once on the submitting side, before its points could race for it)."""
+    try:
+        resolve_dataset_path(f"{cfg.paths.data_dir}/{cfg.dataset.name}")
+    except FileNotFoundError:
+        log.info("dataset %s is not prepared yet: preparing it first", cfg.dataset.name)
+        run(cfg)
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")

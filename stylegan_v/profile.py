@@ -14,27 +14,20 @@ import resource
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 import hydra
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from stylegan_v.configs import register_configs
+from stylegan_v.configs import as_schema, register_configs
 from stylegan_v.models.config import to_model_config
 from stylegan_v.models.generator import count_params
 from stylegan_v.models.registry import build_models
+from stylegan_v.tool_config import ProfileOptions
 
 register_configs()
-
-
-@dataclass
-class ProfileOptions:
-    batch_size: int = 2  # videos per batch
-    device: str = "cpu"  # cpu | cuda
-    repeats: int = 3  # timed repeats after one warm-up; the median is reported
-    max_time_diff: int = 32  # frame times of a video: sorted, span up to this many frames
 
 
 def _sync(device: torch.device) -> None:
@@ -122,8 +115,7 @@ def profile_models(cfg_model: Any, opts: ProfileOptions, seed: int = 0) -> dict[
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Profile ``cfg.model`` with the options under ``cfg.profile`` (all optional); print and return the JSON."""
-    extra = OmegaConf.to_container(cfg.profile, resolve=True) if "profile" in cfg else {}
-    opts = ProfileOptions(**extra)  # an unknown option fails here, naming it
+    opts = as_schema(ProfileOptions, cfg.profile if "profile" in cfg else {})  # an unknown option fails, named
     result = profile_models(cfg.model, opts, seed=int(cfg.seed))
     print(json.dumps(result))
     return result

@@ -12,7 +12,6 @@ array element through the launcher's own ``checkpoint`` and the requeued point r
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -20,19 +19,18 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-import torch
 from omegaconf import DictConfig
 
 from stylegan_v import prepare
-from stylegan_v.configs import register_configs, validate
-from stylegan_v.data.video_dataset import resolve_dataset_path
+from stylegan_v.configs import register_configs, resolved_yaml, validate
+from stylegan_v.files import atomic_write_json, exclusive_lock
 from stylegan_v.launch.config import SlurmClusterConfig
-from stylegan_v.launch.sweep import attach_point, in_launcher_job, record_point, register_resolvers
 from stylegan_v.launch.submit import rank0_result, submit
+from stylegan_v.launch.sweep import attach_point, in_launcher_job, record_point, register_resolvers
+from stylegan_v.tracking.records import RUN_FILE
 from stylegan_v.training import checkpoint
-from stylegan_v.training.checkpoint import atomic_write_bytes, atomic_write_text
 from stylegan_v.training.curves import copy_sample_grids, write_curves
-from stylegan_v.training.job import TrainJob, resolved_yaml, run_dir_of
+from stylegan_v.training.job import RUN_LOCK, TrainJob, run_dir_of
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +44,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if in_launcher_job():  # already the Slurm job of this point (the sweep callback prepared the data)
         log.info("sweep point %s: training in this job, run directory %s", cfg.sweep.point, run_dir)
         return TrainJob()(resolved_yaml(cfg))
-    try:
-        resolve_dataset_path(f"{cfg.paths.data_dir}/{cfg.dataset.name}")
-    except FileNotFoundError:
-        log.info("dataset %s is not prepared yet: preparing it first", cfg.dataset.name)
-        prepare.run(cfg)
+    with exclusive_lock(run_dir / RUN_LOCK, f"run directory {run_dir}", wait=False):
+        pass  # refuse before queueing when another job trains into this folder (the job locks it again)
+    prepare.ensure_prepared(cfg)
     log.info("run directory %s", run_dir)
     job = submit(TrainJob(), resolved_yaml(cfg), cluster=cluster, name=f"train-{run_dir.name}")
     if isinstance(cluster, SlurmClusterConfig) and not cluster.wait:
@@ -70,13 +66,13 @@ def export(run_dir: Path, out: Path, summary: dict[str, Any]) -> None:
     cost, the MLflow run id, the curves as tables and the sample grids (``dvc plots``), so ``evaluate`` and
     ``report`` depend on files DVC can hash and cache."""
     _, state = checkpoint.load_latest(run_dir)
-    slim = {"G_ema": state["G_ema"], "config": state["config"], "progress": state["progress"]}
-    atomic_write_bytes(out / "generator.pt", lambda f: torch.save(slim, f))
-    atomic_write_text(out / "train.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    checkpoint.write(out / "generator.pt", {"G_ema": state["G_ema"], "config": state["config"],
+                                            "progress": state["progress"]})
+    atomic_write_json(out / "train.json", summary, indent=2)
     write_curves(run_dir, out / "plots")
     copy_sample_grids(run_dir, out / "samples")
-    if (run_dir / "mlflow_run.json").exists():
-        shutil.copyfile(run_dir / "mlflow_run.json", out / "mlflow_run.json")  # evaluate logs to the same run
+    if (run_dir / RUN_FILE).exists():
+        shutil.copyfile(run_dir / RUN_FILE, out / RUN_FILE)  # evaluate logs to the same run
 
 
 register_configs()

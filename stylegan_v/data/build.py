@@ -5,6 +5,11 @@
 * The final folder (or zip) appears only once everything is written, by ``os.replace``: an interrupted
   run never leaves a partial dataset at ``<data_dir>/<name>``.
 * A final dataset whose manifest carries the same config hash is up to date and is not rebuilt.
+* One build of a dataset at a time: a lock per dataset name (``<data_dir>/.<name>.lock``) makes a second
+  ``prepare`` (or a training that prepares automatically) wait, then find the dataset up to date; the temp
+  folder is only ever touched by the lock's holder.
+* Done markers are not trusted blindly: before the manifest is written every listed frame is checked on disk,
+  and a task whose frames are missing runs again.
 """
 
 from __future__ import annotations
@@ -18,12 +23,13 @@ import shutil
 import time
 import zipfile
 from pathlib import Path
-from typing import Any, Optional
+from typing import IO, Any, Optional
 
 from tqdm import tqdm
 
 from stylegan_v.data import format as fmt
 from stylegan_v.data.recipes import Settings, Task, plan, run_task
+from stylegan_v.files import atomic_write, atomic_write_text, exclusive_lock
 
 log = logging.getLogger(__name__)
 
@@ -48,20 +54,18 @@ def _run_and_mark(task: Task, settings: Settings, tmp: str) -> dict[str, Any]:
     """Worker entry: run the task, then write its done marker atomically (so resume can trust it)."""
     root = Path(tmp)
     result = run_task(task, settings, root)
-    marker = root / ".done" / f"{task.key}.json"
-    partial = marker.with_suffix(".part")
-    partial.write_text(json.dumps(result))
-    os.replace(partial, marker)
+    atomic_write_text(root / ".done" / f"{task.key}.json", json.dumps(result))
     return result
 
 
 def _zip_folder(folder: Path, zip_path: Path) -> None:
-    partial = zip_path.with_name("." + zip_path.name + ".tmp")
-    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_STORED) as zf:  # JPEG/PNG do not compress further
-        for path in sorted(folder.rglob("*")):
-            if path.is_file():
-                zf.write(path, path.relative_to(folder).as_posix())
-    os.replace(partial, zip_path)
+    def write(f: IO[bytes]) -> None:
+        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as zf:  # JPEG/PNG do not compress further
+            for path in sorted(folder.rglob("*")):
+                if path.is_file():
+                    zf.write(path, path.relative_to(folder).as_posix())
+
+    atomic_write(zip_path, write)
 
 
 def _replace_dir(tmp: Path, final: Path) -> None:
@@ -77,9 +81,20 @@ def _replace_dir(tmp: Path, final: Path) -> None:
 
 def build_dataset(settings: Settings, data_dir: Path) -> dict[str, Any]:
     """Prepare the dataset described by ``settings`` under ``data_dir``; returns a summary dict."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(data_dir / f".{settings['name']}.lock", f"dataset {settings['name']}", wait=True):
+        return _build_locked(settings, data_dir)
+
+
+def _missing_frames(tmp: Path, videos: list[dict[str, Any]], image_format: str) -> list[str]:
+    """Videos of ``videos`` whose frame files are not all on disk."""
+    return [v["name"] for v in videos
+            if not all((tmp / v["name"] / fmt.frame_name(i, image_format)).is_file() for i in range(v["num_frames"]))]
+
+
+def _build_locked(settings: Settings, data_dir: Path) -> dict[str, Any]:
     start = time.perf_counter()
     name = settings["name"]
-    data_dir.mkdir(parents=True, exist_ok=True)
     final, zip_path = data_dir / name, data_dir / f"{name}.zip"
     content_settings = {k: v for k, v in settings.items() if k not in NON_CONTENT_KEYS}
     chash = fmt.config_hash(content_settings)
@@ -102,6 +117,13 @@ def build_dataset(settings: Settings, data_dir: Path) -> dict[str, Any]:
         if skipped:
             log.info("resuming %s: %d of %d tasks already done", tmp, skipped, len(tasks))
         _run_tasks(pending, settings, tmp)
+        redo = [t for t in tasks if _missing_frames(tmp, _done(done_dir, t)["videos"], settings["image_format"])]
+        if redo:
+            log.warning("%d task(s) marked done have frames missing on disk; running them again", len(redo))
+            _run_tasks(redo, settings, tmp)
+            still = [t.key for t in redo if _missing_frames(tmp, _done(done_dir, t)["videos"], settings["image_format"])]
+            if still:
+                raise RuntimeError(f"dataset {name!r}: frames still missing after a second run of tasks {still}")
         manifest = _manifest(settings, chash, tasks, done_dir)
         fmt.write_manifest(tmp, manifest)  # from here on the temp folder is complete
         shutil.rmtree(done_dir)
@@ -119,6 +141,10 @@ def build_dataset(settings: Settings, data_dir: Path) -> dict[str, Any]:
         if zip_path.exists():
             zip_path.unlink()
     return _summary(manifest, out_path, status="built", skipped=skipped, start=start)
+
+
+def _done(done_dir: Path, task: Task) -> dict[str, Any]:
+    return json.loads((done_dir / f"{task.key}.json").read_text())
 
 
 def _run_tasks(tasks: list[Task], settings: Settings, tmp: Path) -> None:
@@ -158,7 +184,7 @@ def _manifest(settings: Settings, chash: str, tasks: list[Task], done_dir: Path)
     videos: list[dict[str, Any]] = []
     rejected: list[dict[str, Any]] = []
     for task in tasks:
-        result = json.loads((done_dir / f"{task.key}.json").read_text())
+        result = _done(done_dir, task)
         videos.extend(result["videos"])
         rejected.extend(result["rejected"])
     if not videos:

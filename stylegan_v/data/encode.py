@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -15,7 +17,8 @@ class Mp4Writer:
 
     def __init__(self, path: str | Path, fps: float, crf: int = 18) -> None:
         self.path = Path(path)
-        self.tmp = self.path.with_name(f".{self.path.name}.tmp.mp4")
+        # a name unique to this writer: two processes writing one target never share a partial file
+        self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp.mp4")
         self.fps = Fraction(fps).limit_denominator(1001)
         self.crf = crf
         self._container: av.container.OutputContainer | None = None

@@ -17,12 +17,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 from PIL import Image
+
+from stylegan_v.files import atomic_write_text
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "dataset.json"
@@ -93,10 +94,8 @@ def config_hash(config: dict[str, Any]) -> str:
 
 
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
-    """Write ``dataset.json`` atomically (temp file + rename)."""
-    tmp = folder / (MANIFEST_NAME + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=False))
-    os.replace(tmp, folder / MANIFEST_NAME)
+    """Write ``dataset.json`` atomically."""
+    atomic_write_text(folder / MANIFEST_NAME, json.dumps(manifest, indent=1, sort_keys=False))
 
 
 def read_manifest_file(folder: Path) -> dict[str, Any]:

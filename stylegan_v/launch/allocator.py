@@ -2,7 +2,7 @@
 
 glibc serves every allocation over the mmap threshold (32 MiB at most) with a fresh ``mmap`` and returns it
 on ``free``, so each training step faults its activations back in page by page — about 4 million minor
-faults and 16 s of system time per 256² StyleGAN-V step on our 2-core machines (DESIGN.md §5). Telling
+faults and 16 s of system time per 256² StyleGAN-V step on a 2-core VM (``benchmarks/bench_launch.py``). Telling
 malloc never to mmap, never to trim, and to grow the heap in 1 GiB pads takes the same step from 22 s to
 12 s for ~1.3 GB more resident memory. ``mallopt`` applies to the running process, so every rank calls
 :func:`keep_freed_memory` itself at job start; nothing depends on environment variables reaching it.

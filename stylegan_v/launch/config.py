@@ -13,12 +13,12 @@ from typing import Any
 
 from hydra.core.config_store import ConfigStore
 
+from stylegan_v.checks import section
+
 _SLURM_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 
-def _require(ok: bool, key: str, message: str, value: Any) -> None:
-    if not ok:
-        raise ValueError(f"cluster.{key} {message}, got {value!r}")
+_require = section("cluster")
 
 
 @dataclass

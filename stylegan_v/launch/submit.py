@@ -37,7 +37,7 @@ class InProcessJob(Generic[R]):
         self._error: BaseException | None = None
         try:
             self._result = fn(*args, **kwargs)
-        except Exception as error:  # kept and re-raised by result(), like a remote job's failure
+        except Exception as error:  # noqa: BLE001 - kept and re-raised by result(), like a remote job's failure
             self._error = error
 
     @property

@@ -35,12 +35,14 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from stylegan_v.files import atomic_write_json
+from stylegan_v.launch.jobs import SUBMITIT_DIR
+
 log = logging.getLogger(__name__)
 
 SWEEP_FILE = "sweep.json"  # written by the callback: name, experiment, points (job number order), parent run
 POINT_FILE = "point.json"  # written by each point into its own subfolder <sweep dir>/<job num>/
 QUEUED_FILE = "queued.json"  # written when the submitting process leaves early (cluster.wait=false)
-SUBMITIT_DIR = ".submitit"  # hydra.launcher.submitit_folder is <sweep dir>/.submitit/%j
 SUBMITIT_LAUNCHER_PREFIX = "hydra_plugins.hydra_submitit_launcher."
 SWEEP_GROUP_PREFIX = "sweep/"  # points given as options of a group under sweeps/ (e.g. sweep/baselines=g3an)
 
@@ -140,7 +142,7 @@ def _exit_once_queued(submitit_dir: Path, num_points: int, sweep_dir: Path, poll
             break
         time.sleep(poll_s)
     job_ids = sorted({p.parent.name for p in found}, key=_job_sort_key)
-    write_json(sweep_dir / QUEUED_FILE, {"job_ids": job_ids, "time": time.time()})
+    atomic_write_json(sweep_dir / QUEUED_FILE, {"job_ids": job_ids, "time": time.time()})
     print(f"queued {len(job_ids)} point(s) as Slurm job(s) {_array_ids(job_ids)}; follow them with\n"
           f"  python -m stylegan_v.sweep status {sweep_dir}\n  python -m stylegan_v.sweep collect {sweep_dir}",
           flush=True)
@@ -159,19 +161,14 @@ def _array_ids(job_ids: list[str]) -> str:
     return ", ".join(sorted({j.partition("_")[0] for j in job_ids}))
 
 
-def write_json(path: Path, payload: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=str))
-    tmp.replace(path)
-
-
 def open_parent_run(config: DictConfig, sweep_dir: Path, points: list[dict[str, Any]]) -> str | None:
     """The sweep's MLflow parent run; the sweep dir plays the run dir (``mlflow_run.json`` lands there)."""
+    from stylegan_v.configs import as_schema
     from stylegan_v.tracking.config import TrackingConfig
     from stylegan_v.tracking.records import run_id_of
     from stylegan_v.tracking.run import RunTracker
 
-    tracking = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TrackingConfig), config.tracking))
+    tracking = as_schema(TrackingConfig, config.tracking)
     params = {"sweep.name": config.sweep.name, "experiment": config.experiment_name,
               "sweep.num_points": len(points), "sweep.dir": str(sweep_dir),
               **{f"sweep.params.{k}": v for k, v in (config.hydra.sweeper.get("params") or {}).items()}}
@@ -186,15 +183,10 @@ class SweepCallback(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from stylegan_v import prepare
-        from stylegan_v.data.video_dataset import resolve_dataset_path
 
         sweep_dir = Path(str(config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            resolve_dataset_path(f"{config.paths.data_dir}/{config.dataset.name}")
-        except FileNotFoundError:  # prepared once here, not by points racing each other
-            log.info("dataset %s is not prepared yet: preparing it before the sweep", config.dataset.name)
-            prepare.run(config)
+        prepare.ensure_prepared(config)  # once here, not by points racing each other
         expanded = expand_points(config)
         swept = [_override_key(k)[0] for k in (config.hydra.sweeper.get("params") or {})]
         swept += [k for k in varying_keys(expanded) if k not in swept]
@@ -203,7 +195,7 @@ class SweepCallback(Callback):
         parent_run_id = open_parent_run(config, sweep_dir, points)
         if parent_run_id is None:
             log.warning("no MLflow parent run (tracking disabled or the store unreachable): points run unnested")
-        write_json(sweep_dir / SWEEP_FILE, {
+        atomic_write_json(sweep_dir / SWEEP_FILE, {
             "name": config.sweep.name, "experiment": config.experiment_name, "parent_run_id": parent_run_id,
             "cluster": str(config.cluster.kind), "created": time.time(), "points": points})
         log.info("sweep %s: %d point(s), parent MLflow run %s, folder %s", config.sweep.name, len(points),
@@ -243,7 +235,7 @@ def record_point(cfg: DictConfig, point_dir: Path, run_dir: Path) -> None:
     task = os.environ.get("SLURM_ARRAY_TASK_ID")
     slurm_id = f"{job_id}_{task}" if job_id and task else os.environ.get("SLURM_JOB_ID")
     point_dir.mkdir(parents=True, exist_ok=True)
-    write_json(point_dir / POINT_FILE, {
+    atomic_write_json(point_dir / POINT_FILE, {
         "num": int(HydraConfig.get().job.num), "point": str(cfg.sweep.point), "run_dir": str(run_dir),
         "slurm_job_id": slurm_id, "parent_run_id": cfg.sweep.parent_run_id,
         "overrides": list(HydraConfig.get().overrides.task)})

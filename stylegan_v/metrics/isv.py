@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
+from stylegan_v.metrics.batching import batched_features
 from stylegan_v.metrics.fvd import FakeGenerator, FVDProtocol, iter_fake_clips
 from stylegan_v.metrics.inception_score import inception_score
 from stylegan_v.metrics.video_source import VideoSource
@@ -22,21 +22,12 @@ def compute_isv(
 ) -> tuple[float, float, int]:
     """(IS mean, IS std over splits, number of videos)."""
     device = next(model.parameters()).device
-    probs, batch = [], []
 
-    def flush() -> None:
-        if batch:
-            x = torch.from_numpy(np.stack(batch)).to(device).permute(0, 4, 1, 2, 3).float()  # [B, C, T, H, W]
-            probs.append(model(x).double().cpu().numpy())
-            batch.clear()
+    def features(batch: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(batch).to(device).permute(0, 4, 1, 2, 3).float()  # [B, C, T, H, W]
+        return model(x).double().cpu().numpy()
 
-    for clip in tqdm(iter_fake_clips(fake, protocol, protocol.seed), total=protocol.num_videos, desc="C3D", unit="clip", disable=not progress):
-        if batch and clip.shape != batch[0].shape:
-            flush()
-        batch.append(clip)
-        if len(batch) == batch_size:
-            flush()
-    flush()
-    p = np.concatenate(probs)
+    p = batched_features(iter_fake_clips(fake, protocol, protocol.seed), features, batch_size, "C3D", "clip",
+                         total=protocol.num_videos, progress=progress)
     mean, std = inception_score(p, splits=min(splits, p.shape[0]))
     return mean, std, p.shape[0]

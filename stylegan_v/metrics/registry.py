@@ -9,9 +9,9 @@ from typing import Any
 
 import torch
 
+from stylegan_v.metrics.cache import WeightsUnavailable
 from stylegan_v.metrics.fid import compute_fid
 from stylegan_v.metrics.fvd import FakeGenerator, FVDProtocol, I3DFeatureExtractor, compute_fvd, fvd_floor
-from stylegan_v.metrics.cache import WeightsUnavailable
 from stylegan_v.metrics.isv import compute_isv
 from stylegan_v.metrics.video_source import VideoSource
 

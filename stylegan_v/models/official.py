@@ -26,8 +26,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from stylegan_v.models.config import (DiscriminatorConfig, MappingConfig, MotionConfig, PeriodScheme,
-                                      StyleGANVConfig, SynthesisConfig)
+from stylegan_v.models.config import (
+    DiscriminatorConfig,
+    MappingConfig,
+    MotionConfig,
+    PeriodScheme,
+    StyleGANVConfig,
+    SynthesisConfig,
+)
 from stylegan_v.models.registry import build_models
 
 PERSISTENT_OBJ = ("torch_utils.persistence", "_reconstruct_persistent_obj")  # any prefix before torch_utils

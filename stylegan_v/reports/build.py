@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from stylegan_v.files import atomic_write_text
 from stylegan_v.models.config import MotionConfig
 from stylegan_v.reports import figures, paper_tables
 from stylegan_v.reports.config import ReportConfig
@@ -60,7 +61,7 @@ def build_report(rcfg: ReportConfig) -> dict[str, Any]:
             figure_files[key] = figures.save(figures.samples_figure(run, grids), figures_dir, key, fmts, dpi)
 
     readme = out / "README.md"
-    readme.write_text(_readme(tables, table_files, figure_files, store, stats_dir, stats, cycles), encoding="utf-8")
+    atomic_write_text(readme, _readme(tables, table_files, figure_files, store, stats_dir, stats, cycles))
     log.info("report: %d tables, %d figures from %d runs -> %s", len(tables), len(figure_files), len(runs), out)
     return {"out_dir": str(out), "tables": {k: [str(p) for p in v] for k, v in table_files.items()},
             "figures": {k: [str(p) for p in v] for k, v in figure_files.items()}, "num_runs": len(runs),

@@ -11,12 +11,12 @@ from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 
+from stylegan_v.checks import section
+
 FIGURE_FORMATS = ("png", "pdf")
 
 
-def _require(ok: bool, key: str, message: str, value: Any) -> None:
-    if not ok:
-        raise ValueError(f"report.{key} {message}, got {value!r}")
+_require = section("report")
 
 
 @dataclass

@@ -126,7 +126,7 @@ def training_curves(runs: list[RunInfo]) -> plt.Figure:
             label = run.sweep_point or run.name
             color = plt.cm.tab10(i % 10)
             ax.plot(steps, values, marker="o" if len(points) < 8 else None, ms=3, lw=1.0, label=label, color=color)
-            floor = run.last(key.replace("metrics/", "floor/", 1))
+            floor = run.last("floor/" + key.removeprefix("metrics/")) if key in metric_keys else None
             if floor is not None:
                 ax.axhline(floor[1], ls="--", lw=0.8, color=color, label=f"floor (held-out real): {floor[1]:.0f}")
         ax.set_title(key)

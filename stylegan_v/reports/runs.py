@@ -6,16 +6,18 @@ them do not depend on the store's query order. An absent store or experiment is 
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stylegan_v.metrics.records import read_records
+from stylegan_v.tracking.config import resolve_tracking_uri
+
 log = logging.getLogger(__name__)
 
 TAG_PARENT = "mlflow.parentRunId"
+FLOOR_PREFIX = "floor/"  # a metric protocol's floor: held-out real clips against the real statistics
 TAG_SWEEP_NAME = "sweep.name"
 TAG_SWEEP_POINT = "sweep.point"
 METRIC_PREFIX = "metrics/"
@@ -72,26 +74,9 @@ class RunInfo:
         return points[-1] if points else None
 
     def metric_records(self) -> list[dict[str, Any]]:
-        """Every metric record (training snapshots and ``stylegan_v.evaluate``) under the run dir, in file order.
-
-        Training writes ``{kimg, checkpoint, **record}`` lines; evaluate writes ``{**context, results: {name:
-        record}}`` lines. Both are flattened to records carrying ``metric``, ``protocol``, ``status``, ``value``.
-        """
-        if self.run_dir is None or not self.run_dir.is_dir():
-            return []
-        out = []
-        for path in sorted(self.run_dir.rglob("metric-*.jsonl")):
-            for line in path.read_text().splitlines():
-                try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a line cut by a crash
-                if "results" in entry:
-                    for name, record in entry["results"].items():
-                        out.append({"metric": name, **record, "source": str(path.relative_to(self.run_dir))})
-                else:
-                    out.append({**entry, "source": str(path.relative_to(self.run_dir))})
-        return out
+        """Every metric record under the run dir (training snapshots and ``stylegan_v.evaluate`` alike), file by
+        file; ``path`` names the file relative to the run dir."""
+        return read_records(self.run_dir, recursive=True) if self.run_dir is not None else []
 
 
 @dataclass
@@ -112,11 +97,6 @@ class RunStore:
             if run.sweep_name:
                 out.setdefault(run.sweep_name, []).append(run)
         return dict(sorted(out.items()))
-
-
-def resolve_uri(uri: str | None) -> str:
-    """Same precedence as tracking: explicit, then $MLFLOW_TRACKING_URI, then sqlite:///mlflow.db in the cwd."""
-    return uri or os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
 
 
 def _store_exists(uri: str) -> bool:
@@ -141,7 +121,7 @@ def _run_dir(params: dict[str, str], name: str) -> Path | None:
 
 
 def load_runs(uri: str | None, experiment: str) -> RunStore:
-    uri = resolve_uri(uri)
+    uri = resolve_tracking_uri(uri)
     if not _store_exists(uri):
         return RunStore(uri, experiment, [], reason=f"no MLflow store at {uri}")
     from mlflow import MlflowClient
@@ -154,7 +134,7 @@ def load_runs(uri: str | None, experiment: str) -> RunStore:
     for r in client.search_runs([exp.experiment_id], max_results=5000):
         history: dict[str, list[tuple[int, float]]] = {}
         for key in r.data.metrics:
-            if key in HISTORY_KEYS or key.startswith(METRIC_PREFIX) or key.startswith("cost/"):
+            if key in HISTORY_KEYS or key.startswith((METRIC_PREFIX, FLOOR_PREFIX, "cost/")):
                 points = client.get_metric_history(r.info.run_id, key)
                 history[key] = sorted((int(m.step), float(m.value)) for m in points)
         params = dict(r.data.params)

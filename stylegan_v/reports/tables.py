@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stylegan_v.files import atomic_write_text
+
 DASH = "—"
 
 
@@ -102,6 +104,6 @@ def write_table(table: Table, out_dir: Path) -> list[Path]:
     paths = []
     for suffix, render in (("md", to_markdown), ("tex", to_latex), ("csv", to_csv)):
         path = out_dir / f"{table.key}.{suffix}"
-        path.write_text(render(table), encoding="utf-8")
+        atomic_write_text(path, render(table))
         paths.append(path)
     return paths

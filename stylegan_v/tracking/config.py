@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
 
 from hydra.core.config_store import ConfigStore
+
+from stylegan_v.checks import section
 
 # MLflow's own default store when neither the config nor MLFLOW_TRACKING_URI names one: a SQLite file in
 # the current working directory, which is the project root for every entry point.
@@ -18,9 +19,12 @@ DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 STEP_UNITS = ("kimg", "img")  # what the integer MLflow `step` of a metric counts (see TrackingConfig.step_unit)
 
 
-def _require(ok: bool, key: str, message: str, value: Any) -> None:
-    if not ok:
-        raise ValueError(f"tracking.{key} {message}, got {value!r}")
+_require = section("tracking")
+
+
+def resolve_tracking_uri(uri: str | None) -> str:
+    """The store to use: an explicit URI, else ``$MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db`` in the cwd."""
+    return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
 @dataclass
@@ -55,10 +59,7 @@ class TrackingConfig:
                  self.request_max_retries)
 
     def resolved_uri(self) -> str:
-        """The store to use: the config's URI, else ``$MLFLOW_TRACKING_URI``, else MLflow's default."""
-        if self.tracking_uri is not None:
-            return self.tracking_uri
-        return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+        return resolve_tracking_uri(self.tracking_uri)
 
     def step_for(self, nimg: int) -> int:
         """The MLflow step for a training progress of ``nimg`` frames shown to D (see ``step_unit``)."""

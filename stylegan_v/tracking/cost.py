@@ -19,11 +19,12 @@ from __future__ import annotations
 import logging
 import shutil
 import socket
-import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from stylegan_v.sacct import SacctError, sacct_rows
 
 log = logging.getLogger(__name__)
 
@@ -146,19 +147,10 @@ def sacct_cost(job_ids: Sequence[str], sacct: str = "sacct") -> dict[str, Any]:
     rank count; a CPU job with several tasks per node is therefore under-counted by that factor.
     Pending jobs contribute 0 (ElapsedRaw 0); running jobs their time so far.
     """
-    ids = [str(j) for j in job_ids if str(j)]
-    if not ids:
-        return {"gpu_days": 0.0, "device_days": 0.0, "wall_days": 0.0, "jobs": []}
-    cmd = [sacct, "-X", "-D", "-n", "-P", "-o", "JobIDRaw,ElapsedRaw,AllocTRES,State", "-j", ",".join(ids)]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-    if out.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({out.returncode}): {out.stderr.strip()}")
+    rows = sacct_rows(job_ids, ("JobIDRaw", "ElapsedRaw", "AllocTRES", "State"), all_runs=True, sacct=sacct)
     jobs = []
     gpu = device = wall = 0.0
-    for line in out.stdout.splitlines():
-        if not line.strip():
-            continue
-        job_id, elapsed, alloc, state = line.split("|")[:4]
+    for job_id, elapsed, alloc, state in rows:
         tres = parse_tres(alloc)
         gpus = gpus_in_tres(tres)
         devices = gpus if gpus > 0 else int(tres.get("node", "1") or 1)
@@ -183,7 +175,7 @@ def cost_metrics(meter: CostMeter, with_sacct: bool = True, now: float | None = 
     if with_sacct and job_ids and shutil.which("sacct") is not None:
         try:
             slurm = sacct_cost(job_ids)
-        except (RuntimeError, subprocess.TimeoutExpired, ValueError) as e:
+        except (SacctError, ValueError) as e:
             log.warning("sacct cost figure unavailable: %s", e)
         else:
             metrics["cost/sacct_gpu_days"] = slurm["gpu_days"]

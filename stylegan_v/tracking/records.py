@@ -20,11 +20,12 @@ import json
 import logging
 import os
 import re
-import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from stylegan_v.files import atomic_write_json, iter_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -97,20 +98,6 @@ def now_ms() -> int:
 # ---------------------------------------------------------------------------------------------- files
 
 
-def write_json_atomic(path: Path, payload: Mapping[str, Any]) -> None:
-    """Temp file in the same folder + rename, so a killed job never leaves half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=1, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def read_run_file(run_dir: str | os.PathLike[str]) -> dict[str, str] | None:
     path = Path(run_dir) / RUN_FILE
     if not path.exists():
@@ -126,35 +113,6 @@ def run_id_of(run_dir: str | os.PathLike[str]) -> str | None:
     """The MLflow run id persisted in a run directory (e.g. a sweep's parent run), or None."""
     payload = read_run_file(run_dir)
     return None if payload is None else payload["run_id"]
-
-
-def append_jsonl(path: Path, record: Mapping[str, Any]) -> None:
-    """One whole line per write, flushed and fsynced: a reader never sees half a record except at a crash,
-    and readers skip an unterminated last line."""
-    line = json.dumps(record, sort_keys=True) + "\n"
-    with open(path, "a") as f:
-        f.write(line)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def iter_jsonl(path: Path, offset: int = 0) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Complete lines from byte ``offset`` on, as ``(end offset, record)``; an unterminated tail is left."""
-    if not path.exists():
-        return
-    with open(path, "rb") as f:
-        f.seek(offset)
-        position = offset
-        for raw in f:
-            if not raw.endswith(b"\n"):
-                return  # a writer was killed mid-line, or is writing right now
-            position += len(raw)
-            try:
-                record = json.loads(raw)
-            except json.JSONDecodeError:
-                log.warning("%s: skipping an unreadable line ending at byte %d", path, position)
-                continue
-            yield position, record
 
 
 def last_steps_from_jsonl(path: Path) -> dict[str, int]:
@@ -269,7 +227,7 @@ def _apply_open(ctx: RunContext, record: Mapping[str, Any], *, live: bool) -> No
         run = client.create_run(experiment_id, start_time=record["time"], tags=tags, run_name=record["run_name"])
         ctx.run_id = run.info.run_id
         ctx.mark_new_run()
-        write_json_atomic(ctx.run_dir / RUN_FILE, {"run_id": ctx.run_id, "experiment_id": experiment_id,
+        atomic_write_json(ctx.run_dir / RUN_FILE, {"run_id": ctx.run_id, "experiment_id": experiment_id,
                                                    "tracking_uri": ctx.tracking_uri})
         existing_params: dict[str, str] = {}
     else:
@@ -305,7 +263,7 @@ def _get_existing_run(ctx: RunContext) -> Any:
             f"that store, or delete {RUN_FILE} to start a new MLflow run for this run directory.") from e
     if stored := read_run_file(ctx.run_dir):
         if stored["tracking_uri"] != ctx.tracking_uri:  # same store under another address: remember the new one
-            write_json_atomic(ctx.run_dir / RUN_FILE, {**stored, "tracking_uri": ctx.tracking_uri})
+            atomic_write_json(ctx.run_dir / RUN_FILE, {**stored, "tracking_uri": ctx.tracking_uri})
     return run
 
 

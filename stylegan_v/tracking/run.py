@@ -28,114 +28,35 @@ Guarantees:
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import logging
 import os
 import socket
-import urllib.error
-import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from stylegan_v.files import append_jsonl
 from stylegan_v.tracking.config import TrackingConfig
 from stylegan_v.tracking.records import (
     CLOSE_STATUSES,
     METRICS_FILE,
     OFFLINE_FILE,
-    SYNC_LOCK_FILE,
-    SYNC_OFFSET_FILE,
     TAG_HOSTS,
     TAG_SLURM_JOB_IDS,
     RunContext,
     RunNotInStoreError,
-    append_jsonl,
     apply_record,
     clean_key,
     clean_tags,
     flatten,
-    iter_jsonl,
     last_steps_from_jsonl,
     now_ms,
 )
+from stylegan_v.tracking.replay import http_limits, pending_offline, probe, replay_offline, sync, sync_lock
 
 log = logging.getLogger(__name__)
 
-__all__ = ["NullTracker", "RunTracker", "flatten", "http_limits", "replay_offline"]
-
-
-@contextlib.contextmanager
-def http_limits(cfg: TrackingConfig) -> Iterator[None]:
-    """Bound MLflow's HTTP requests for the duration of a call (restored afterwards, so nothing else in the
-    process inherits them). MLflow reads these variables at request time."""
-    wanted = {"MLFLOW_HTTP_REQUEST_TIMEOUT": str(cfg.request_timeout_s),
-              "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(cfg.request_max_retries)}
-    saved = {key: os.environ.get(key) for key in wanted}
-    os.environ.update(wanted)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-def probe(uri: str, timeout_s: float) -> str | None:
-    """None if the store looks reachable, else the reason. Only HTTP servers are probed (``GET /health``);
-    local stores (sqlite, file) report their failures on first use."""
-    if not uri.startswith(("http://", "https://")):
-        return None
-    try:
-        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout_s) as response:
-            return None if response.status == 200 else f"GET /health answered {response.status}"
-    except (urllib.error.URLError, OSError, TimeoutError) as e:
-        return f"{type(e).__name__}: {e}"
-
-
-@contextlib.contextmanager
-def sync_lock(run_dir: Path) -> Iterator[None]:
-    """One replayer at a time per run directory (the reopening job and a manual sync could race)."""
-    with open(run_dir / SYNC_LOCK_FILE, "a") as f:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
-
-
-def replay_offline(ctx: RunContext) -> int:
-    """Apply the not-yet-synced records of ``run_dir/mlflow_offline.jsonl``; returns how many were applied.
-
-    Progress is kept as a byte offset in ``mlflow_offline.synced`` (written atomically after every record), so
-    a second replay applies nothing; a record applied but not yet marked is harmless, since applying is
-    idempotent (see :mod:`stylegan_v.tracking.records`). Call under :func:`sync_lock`.
-    """
-    offset_path = ctx.run_dir / SYNC_OFFSET_FILE
-    offset = int(offset_path.read_text().split()[0]) if offset_path.exists() else 0
-    applied = 0
-    for end, record in iter_jsonl(ctx.run_dir / OFFLINE_FILE, offset):
-        apply_record(ctx, record, live=False)
-        _write_offset(offset_path, end)
-        applied += 1
-    return applied
-
-
-def _write_offset(path: Path, offset: int) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(f"{offset}\n")
-    os.replace(tmp, path)
-
-
-def pending_offline(run_dir: Path) -> bool:
-    offline = run_dir / OFFLINE_FILE
-    if not offline.exists():
-        return False
-    offset_path = run_dir / SYNC_OFFSET_FILE
-    offset = int(offset_path.read_text().split()[0]) if offset_path.exists() else 0
-    return offline.stat().st_size > offset
+__all__ = ["NullTracker", "RunTracker", "flatten"]
 
 
 class NullTracker:
@@ -294,8 +215,6 @@ class RunTracker(NullTracker):
         self._emit({"op": "close", "time": now_ms(), "status": status})
         if self._ctx is None and self._warned and probe(self.tracking_uri, self.cfg.request_timeout_s) is None:
             try:
-                from stylegan_v.tracking.sync import sync
-
                 sync(self.run_dir, self.tracking_uri, self.cfg)
             except Exception as e:  # noqa: BLE001
                 log.warning("MLflow is reachable again but the replay failed (%s: %s); run "

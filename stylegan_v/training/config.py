@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 
 from hydra.core.config_store import ConfigStore
 
+from stylegan_v.checks import section
+
 AUGMENT_MODES = ("ada", "fixed", "off")
 DEVICES = ("auto", "cpu", "cuda")
 
 
-def _check(ok: bool, key: str, message: str, value: object) -> None:
-    if not ok:
-        raise ValueError(f"training.{key} {message}, got {value!r}")
+_check = section("training")
 
 
 @dataclass
@@ -62,6 +62,7 @@ class TrainingConfig:
     metrics: list[str] = field(default_factory=list)  # computed at every snapshot (metric registry names)
     best_metric: str | None = None  # keep the checkpoint with the lowest value of this metric
     init_from: str | None = None  # start from these weights (ours, or an official snapshot after convert_official)
+    allow_restart: bool = False  # when every checkpoint of the run is damaged: start again from step 0 (else refuse)
     num_workers: int = 2  # data-loading processes per rank
     device: str = "auto"  # "auto" = CUDA if present, else CPU
     mixed_precision: bool = True  # fp16 on the top resolutions, only on CUDA (always fp32 on CPU)

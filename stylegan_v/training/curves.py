@@ -11,8 +11,8 @@ import io
 import shutil
 from pathlib import Path
 
-from stylegan_v.tracking.records import METRICS_FILE, iter_jsonl
-from stylegan_v.training.checkpoint import atomic_write_text
+from stylegan_v.files import atomic_write_text, iter_jsonl
+from stylegan_v.tracking.records import METRICS_FILE
 
 LOSS_COLUMNS = {"loss/G": "loss_G", "loss/D": "loss_D", "loss/R1": "loss_R1", "augment/p": "augment_p"}
 METRIC_PREFIX, FLOOR_PREFIX = "metrics/", "floor/"

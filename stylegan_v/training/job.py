@@ -11,28 +11,27 @@ checkpoint and stop without a requeue.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import submitit
+import torch.distributed as dist
 from omegaconf import DictConfig, OmegaConf
 
+from stylegan_v.configs import validate
+from stylegan_v.files import LockBusy, atomic_write_text, exclusive_lock
 from stylegan_v.launch.allocator import keep_freed_memory
-from stylegan_v.launch.distributed import distributed
-from stylegan_v.tracking.config import TrackingConfig
+from stylegan_v.launch.distributed import DistributedEnv, distributed
 from stylegan_v.tracking.run import RunTracker
 from stylegan_v.training.loop import Trainer
 from stylegan_v.training.rundir import run_dir as derive_run_dir
 
 log = logging.getLogger(__name__)
-
-
-def resolved_yaml(cfg: DictConfig) -> str:
-    """The config a job carries: resolved (no interpolations left to resolve on another machine)."""
-    return OmegaConf.to_yaml(OmegaConf.create(OmegaConf.to_container(cfg, resolve=True)))
 
 
 def git_commit() -> str:
@@ -43,6 +42,8 @@ def git_commit() -> str:
     return out.stdout.strip() if out.returncode == 0 else "unknown"
 
 
+RUN_LOCK = ".lock"  # in the run directory, held by rank 0 of the job training into it
+
 # How a segment ends, as the MLflow run should record it.
 CLOSE_STATUS = {("finished", None): "FINISHED", ("interrupted", signal.SIGUSR2): "REQUEUED",
                 ("interrupted", signal.SIGTERM): "KILLED"}
@@ -52,6 +53,26 @@ def run_dir_of(cfg: DictConfig) -> Path:
     return derive_run_dir(cfg.paths.runs_dir, cfg.experiment_name, OmegaConf.to_container(cfg, resolve=True))
 
 
+@contextlib.contextmanager
+def lock_run_dir(run_dir: Path, env: DistributedEnv) -> Iterator[None]:
+    """Rank 0 holds the run directory's lock for the whole job; every rank refuses together when another job
+    holds it (two identical commands would otherwise both train into one folder and log every step twice)."""
+    with contextlib.ExitStack() as stack:
+        error = None
+        if env.is_main:
+            try:
+                stack.enter_context(exclusive_lock(run_dir / RUN_LOCK, f"run directory {run_dir}", wait=False))
+            except LockBusy as busy:
+                error = str(busy)
+        if env.is_distributed:
+            box = [error]
+            dist.broadcast_object_list(box, src=0)
+            error = box[0]
+        if error is not None:
+            raise LockBusy(error)
+        yield
+
+
 class TrainJob(submitit.helpers.Checkpointable):
     """``TrainJob()(config_yaml)`` trains on this rank; returns a summary on rank 0."""
 
@@ -59,22 +80,22 @@ class TrainJob(submitit.helpers.Checkpointable):
         logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] %(message)s")
         cfg = OmegaConf.create(config_yaml)
         run_dir = run_dir_of(cfg)
-        tracking = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TrackingConfig), cfg.tracking))
-        with distributed(timeout_s=float(cfg.training.dist_timeout_s)) as env:
+        typed = validate(cfg)  # once per process; typed sections go down from here
+        with distributed(timeout_s=float(cfg.training.dist_timeout_s)) as env, lock_run_dir(run_dir, env):
             if env.device.type == "cpu":
                 keep_freed_memory()  # see launch/allocator.py: big CPU steps are dominated by page faults
             if env.is_main:
                 run_dir.mkdir(parents=True, exist_ok=True)
-                (run_dir / "config.yaml").write_text(config_yaml)
+                atomic_write_text(run_dir / "config.yaml", config_yaml)
             sweep = cfg.get("sweep") or {}  # set for the points of a sweep (sweeps/): name, point, parent run
             tags = {"git_commit": git_commit(), "experiment": cfg.experiment_name,
                     "sweep.name": sweep.get("name"), "sweep.point": sweep.get("point")}
-            tracker = RunTracker.open(run_dir, tracking, run_name=run_dir.name,
+            tracker = RunTracker.open(run_dir, typed.tracking, run_name=run_dir.name,
                                       params=OmegaConf.to_container(cfg, resolve=True),
                                       tags={k: v for k, v in tags.items() if v is not None},
                                       parent_run_id=sweep.get("parent_run_id"), is_main=env.is_main)
             try:
-                trainer = Trainer(cfg, run_dir, env, tracker)
+                trainer = Trainer(cfg, run_dir, env, tracker, typed)
                 tracker.set_tags({"dataset_hash": trainer.videos.content_hash})
                 status = trainer.run()
             except BaseException:

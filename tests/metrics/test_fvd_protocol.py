@@ -18,8 +18,17 @@ from PIL import Image
 
 from stylegan_v.metrics import fvd
 from stylegan_v.metrics.config import MetricsConfig
-from stylegan_v.metrics.fvd import (FVDProtocol, I3DFeatureExtractor, compute_fvd, iter_fake_clips, iter_source_clips,
-                                    real_stats, real_stats_key, stats_of, video_order)
+from stylegan_v.metrics.fvd import (
+    FVDProtocol,
+    I3DFeatureExtractor,
+    compute_fvd,
+    iter_fake_clips,
+    iter_source_clips,
+    real_stats,
+    real_stats_key,
+    stats_of,
+    video_order,
+)
 from stylegan_v.metrics.registry import get_metric, protocol_for, run_metric
 from stylegan_v.metrics.video_source import ArrayVideos, open_video_source
 

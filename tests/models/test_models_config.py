@@ -18,7 +18,6 @@ from stylegan_v.models.generator import count_params
 from stylegan_v.models.registry import MODELS, build_models
 
 
-
 def test_official_defaults() -> None:
     cfg = StyleGANVConfig()
     assert (cfg.mapping.z_dim, cfg.mapping.w_dim, cfg.motion.code_dim, cfg.motion.embed_dim) == (512,) * 4

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from official_format import BUFFERS, write_official_snapshot
+
 from stylegan_v.models.official import OfficialSnapshotError, Record, load_official_snapshot, read_snapshot
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "official_tiny32.pt"

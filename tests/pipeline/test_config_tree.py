@@ -70,6 +70,24 @@ def test_bad_values_fail_before_anything_runs_naming_the_key(compose, override: 
         validate(compose(override))
 
 
+@pytest.mark.parametrize(("overrides", "key"), [
+    (["cluster=slurm", "cluster.nodes=3", "training.batch_size=16"], "training.batch_size"),  # 16 videos, 3 ranks
+    (["cluster=local", "cluster.processes=3", "training.batch_size=16"], "training.batch_size"),
+    (["training.metrics=[fvd256_16f,fvd_typo]"], "training.metrics"),
+    (["dataset.resolution=48"], "dataset.resolution"),
+    (["dataset.sampling.num_frames=1"], "dataset.sampling.num_frames"),
+])
+def test_rules_across_groups_fail_on_the_login_node(compose, overrides: list[str], key: str) -> None:
+    """Known before queueing (the world size from the cluster group, the metric names from the registry), so
+    refused by ``validate``, which ``train`` calls before it submits anything."""
+    with pytest.raises(ValueError, match="^" + key.replace(".", r"\.") + " "):
+        validate(compose(*overrides))
+
+
+def test_image_stylegan2_may_use_single_frames(compose) -> None:
+    validate(compose("model.motion.kind=none", "dataset.sampling.num_frames=1"))
+
+
 def test_unknown_experiment_lists_the_valid_ones(compose) -> None:
     with pytest.raises(ConfigCompositionException, match="(?s)Available options.*smoke"):
         compose("experiment=nope")

@@ -14,7 +14,8 @@ from PIL import Image
 from stylegan_v import prepare, report, train
 from stylegan_v.data import stats as data_stats
 from stylegan_v.reports.paper import PaperNumbers
-from stylegan_v.training.job import TrainJob, resolved_yaml
+from stylegan_v.configs import resolved_yaml
+from stylegan_v.training.job import TrainJob
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -133,6 +134,19 @@ def test_full_report_from_a_real_store(store, tmp_path) -> None:
         with Image.open(figures / f"{stem}.png") as img:
             assert img.width > 100 and img.height > 100
         assert (figures / f"{stem}.pdf").read_bytes().startswith(b"%PDF")
+    # the FVD panel draws each run's floor (held-out real clips) as a dashed line; the loss panels draw none
+    from stylegan_v.reports import figures as report_figures
+    from stylegan_v.reports.runs import load_runs
+
+    runs = load_runs(store["uri"], store["cfg"].tracking.experiment).runs
+    curves = report_figures.training_curves(runs)
+    floors = {ax.get_title(): [line for line in ax.get_lines() if str(line.get_label()).startswith("floor")]
+              for ax in curves.axes}
+    assert not floors["loss/G"] and not floors["loss/D"]
+    with_floor = [r for r in runs if r.last("floor/fvd256_16f") is not None]
+    assert with_floor and len(floors["metrics/fvd256_16f"]) == len(with_floor)
+    assert sorted(line.get_ydata()[0] for line in floors["metrics/fvd256_16f"]) == \
+        pytest.approx(sorted(r.last("floor/fvd256_16f")[1] for r in with_floor))
     readme = (out / "README.md").read_text()
     assert "Generated at" in readme and "figures/figure9.png" in readme and "tables/table6.md" in readme
 

@@ -13,8 +13,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
 from stylegan_v.configs import register_configs
-from stylegan_v.launch.sweep import (SWEEP_GROUP_PREFIX, expand_points, point_label, register_resolvers,
-                                     varying_keys)
+from stylegan_v.launch.sweep import SWEEP_GROUP_PREFIX, expand_points, point_label, register_resolvers, varying_keys
 
 REPO = Path(__file__).resolve().parents[2]
 SWEEPS = sorted(p.stem for p in (REPO / "sweeps").glob("*.yaml") if not p.stem.startswith("_"))

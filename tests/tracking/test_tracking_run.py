@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from stylegan_v.tracking import RunTracker, TrackingConfig, flatten, run_id_of
-from stylegan_v.tracking.records import METRICS_FILE, RunNotInStoreError, OFFLINE_FILE, PARENT_TAG, RUN_FILE, TAG_PARAMS_CHANGED
+from stylegan_v.tracking.records import (
+    METRICS_FILE,
+    OFFLINE_FILE,
+    PARENT_TAG,
+    RUN_FILE,
+    TAG_PARAMS_CHANGED,
+    RunNotInStoreError,
+)
 
 PARAMS = {"model": {"motion": {"kernel_size": 11, "channels": [512, 256]}}, "seed": 0, "note": None}
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 from omegaconf import DictConfig
+from tiny_config import TINY
 
 from stylegan_v import prepare
-from tiny_config import TINY
 
 
 @pytest.fixture(scope="session")

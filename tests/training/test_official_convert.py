@@ -7,12 +7,13 @@ from pathlib import Path
 import av
 import pytest
 import torch
-
 from official_format import BUFFERS, write_official_snapshot
+
 from stylegan_v.convert_official import main as convert_main
 from stylegan_v.generate import GenerateConfig
 from stylegan_v.generate import run as generate
 from stylegan_v.launch.distributed import DistributedEnv
+from stylegan_v.training import checkpoint
 from stylegan_v.training.loop import Trainer
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "official_tiny32.pt"
@@ -32,7 +33,7 @@ def converted(tmp_path: Path) -> Path:
 
 def test_converted_checkpoint_reproduces_the_official_frames(converted: Path) -> None:
     official = torch.load(FIXTURE, weights_only=True)
-    state = torch.load(converted, weights_only=True)  # tensors and plain data only
+    state = checkpoint.read(converted)  # tensors and plain data only, checksum checked
     assert state["config"]["model"]["motion"]["period_scheme"] == "geometric"
     assert state["progress"]["nimg"] == 400_000 and state["config"]["dataset"]["fps"] == 25
     from stylegan_v.training.checkpoint import load_generator
@@ -59,7 +60,7 @@ def test_training_starts_from_a_converted_snapshot(converted: Path, tiny_cfg, tm
         Trainer(tiny_cfg(f"training.init_from={converted}", "training.num_workers=0"), tmp_path / "gray", SINGLE)
     cfg = tiny_cfg(*rgb, f"training.init_from={converted}", "training.max_steps=1", "training.num_workers=0")
     trainer = Trainer(cfg, tmp_path / "run", SINGLE)
-    reference = torch.load(converted, weights_only=True)
+    reference = checkpoint.read(converted)
     for name in ("G", "D", "G_ema"):
         for key, value in reference[name].items():
             assert torch.equal(getattr(trainer, name).state_dict()[key], value), f"{name}.{key}"

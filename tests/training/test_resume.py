@@ -88,3 +88,42 @@ def test_a_signal_stops_at_a_step_boundary_with_a_checkpoint(tiny_cfg, tmp_path)
     path, state = checkpoint.load_latest(tmp_path / "run")
     assert 0 < state["progress"]["step"] == trainer.progress.step < 1000
     assert signal.getsignal(signal.SIGUSR2) is signal.SIG_DFL, "the previous handler is restored"
+
+
+
+def test_every_checkpoint_damaged_refuses_to_restart_unless_allowed(tiny_cfg, tmp_path) -> None:
+    """A run whose checkpoints are all damaged (one of them a crafted file that would run code) must not
+    silently start again from step 0 with a reset cost meter."""
+    import pytest
+    from test_checkpoint_files import crafted
+
+    run_dir = tmp_path / "run"
+    _train(tiny_cfg(), run_dir, 1)
+    (only,) = checkpoint.list_checkpoints(run_dir)
+    only.write_bytes(only.read_bytes()[:1000])
+    crafted(checkpoint.checkpoint_dir(run_dir) / "checkpoint-000000002.pt", tmp_path / "pwned", with_header=True)
+    with pytest.raises(checkpoint.NoUsableCheckpoint, match="set training.allow_restart=true"):
+        Trainer(tiny_cfg(), run_dir, SINGLE)
+    assert not (tmp_path / "pwned").exists()
+    restarted = Trainer(tiny_cfg("training.allow_restart=true"), run_dir, SINGLE)
+    assert restarted.progress.step == 0
+
+
+def test_a_second_job_on_a_run_directory_in_use_refuses_naming_the_holder(tiny_cfg, tmp_path) -> None:
+    """Two identical commands would both train into one folder (MLflow gets every step twice); the second
+    refuses at once, on the login node before queueing and again in the job itself."""
+    import pytest
+
+    from stylegan_v import train
+    from stylegan_v.configs import resolved_yaml
+    from stylegan_v.files import LockBusy, exclusive_lock
+    from stylegan_v.training.job import RUN_LOCK, TrainJob
+
+    cfg = tiny_cfg(f"paths.runs_dir={tmp_path / 'runs'}")
+    run_dir = run_dir_of(cfg)
+    with exclusive_lock(run_dir / RUN_LOCK, "test holder", wait=False):  # another job holds the folder
+        with pytest.raises(LockBusy, match=rf"run directory {run_dir} is in use by pid {os.getpid()} on "):
+            train.run(cfg)
+        with pytest.raises(LockBusy, match="is in use by pid"):
+            TrainJob()(resolved_yaml(cfg))
+    assert not checkpoint.list_checkpoints(run_dir)

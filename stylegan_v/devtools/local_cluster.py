@@ -1,11 +1,11 @@
 """A real two-node Slurm cluster with accounting, on localhost.
 
-``python -m stylegan_v.launch.local_cluster up|down|status`` (``make cluster-up`` / ``make cluster-down``).
+``python -m stylegan_v.devtools.local_cluster up|down|status`` (``make cluster-up`` / ``make cluster-down``).
 
 Why: every cluster feature of this project (multi-node DDP, job arrays, requeue, ``sacct`` cost figures) is
 tested against real Slurm daemons rather than mocks. ``up`` installs Debian's ``slurm-wlm``, ``slurmdbd``,
 ``munge`` and ``mariadb-server`` when missing, then starts, in order: munged, MariaDB (127.0.0.1 only, its
-data under the project), slurmdbd, slurmctld and two ``slurmd -N n1`` / ``-N n2`` daemons that share this
+data under the project, hardened as below), slurmdbd, slurmctld and two ``slurmd -N n1`` / ``-N n2`` daemons that share this
 host on their own ports. The configuration goes to ``/etc/slurm`` so a plain ``sinfo``/``sbatch``/``sacct``
 in any shell finds it; state, logs and PID files go to ``.cluster/`` (git-ignored). ``n1``/``n2`` are added
 to ``/etc/hosts`` because ``MASTER_ADDR`` is the first node's name and an unresolvable name makes
@@ -14,6 +14,12 @@ whose PID files it wrote.
 
 Every step checks before it acts, so ``up`` twice is a no-op and a cluster started from another checkout
 is reused as it is.
+
+The daemons run as root (slurmd must), so nothing they expose may be a way to root: MariaDB runs as the
+unprivileged ``mysql`` account, its ``root`` logs in through the Unix socket only (OS root only, no TCP),
+``secure_file_priv`` pins file import/export to an empty private folder, and the ``slurm`` account's
+password is generated at first start into a 0600 file (``.cluster/db-password``). ``/etc/slurm`` files are
+written only when absent or written by this tool, never over a real cluster's configuration.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import pwd
+import secrets
 import shutil
 import signal
 import socket
@@ -29,6 +37,8 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from stylegan_v.files import atomic_write_text
 
 log = logging.getLogger("stylegan_v.local_cluster")
 
@@ -43,7 +53,10 @@ PARTITION = "debug"
 NODES = ("n1", "n2")
 CPUS_PER_NODE = 2  # the CI machine has 2 cores; two nodes x 2 CPUs lets 4 one-CPU jobs run at once
 MEMORY_MB_PER_NODE = 8000
-DB_USER, DB_PASSWORD, DB_NAME = "slurm", "slurm-local", "slurm_acct_db"  # bound to 127.0.0.1 only
+DB_USER, DB_NAME = "slurm", "slurm_acct_db"  # the account exists for 127.0.0.1 only
+DB_OS_USER = "mysql"  # MariaDB runs as this unprivileged account (created by Debian's mariadb-server)
+# First line of every file this tool writes to /etc/slurm (earlier versions lived in stylegan_v.launch).
+OWN_MARKERS = ("stylegan_v.devtools.local_cluster up", "stylegan_v.launch.local_cluster up")
 
 
 @dataclass(frozen=True)
@@ -79,10 +92,21 @@ class Layout:
     @property
     def mysql(self) -> Path: return self.root / "mysql"
     @property
-    def mysql_socket(self) -> Path: return self.run / "mysqld.sock"
+    def mysql_run(self) -> Path: return self.root / "mysql-run"  # socket and PID file, owned by mysql
+    @property
+    def mysql_files(self) -> Path: return self.root / "mysql-files"  # secure_file_priv: empty, private
+    @property
+    def mysql_socket(self) -> Path: return self.mysql_run / "mysqld.sock"
+    @property
+    def db_password(self) -> Path: return self.root / "db-password"  # the slurm DB account's, mode 0600
+    @property
+    def hardened_marker(self) -> Path: return self.mysql / ".stylegan_v-hardened"
 
     def pid_file(self, daemon: str) -> Path:
-        return self.run / f"{daemon}.pid"
+        return (self.mysql_run if daemon == "mariadb" else self.run) / f"{daemon}.pid"
+
+    def pid_files(self) -> list[Path]:
+        return sorted(self.run.glob("*.pid")) + sorted(self.mysql_run.glob("*.pid"))
 
     def make(self) -> None:
         for folder in (self.run, self.log, self.state, *(self.spool / n for n in NODES)):
@@ -149,7 +173,7 @@ def render_slurm_conf(layout: Layout, ports: Ports) -> str:
         f"CPUs={CPUS_PER_NODE} RealMemory={MEMORY_MB_PER_NODE} State=UNKNOWN"
         for name, port in zip(NODES, ports.slurmd)
     )
-    return f"""# Written by `python -m stylegan_v.launch.local_cluster up` ({layout.root}). Do not edit.
+    return f"""# Written by `python -m stylegan_v.devtools.local_cluster up` ({layout.root}). Do not edit.
 ClusterName={CLUSTER_NAME}
 SlurmctldHost=localhost(127.0.0.1)
 SlurmctldPort={ports.slurmctld}
@@ -189,8 +213,8 @@ PartitionName={PARTITION} Nodes={",".join(NODES)} Default=YES MaxTime=INFINITE S
 """
 
 
-def render_slurmdbd_conf(layout: Layout, ports: Ports) -> str:
-    return f"""# Written by `python -m stylegan_v.launch.local_cluster up` ({layout.root}). Do not edit.
+def render_slurmdbd_conf(layout: Layout, ports: Ports, db_password: str) -> str:
+    return f"""# Written by `python -m stylegan_v.devtools.local_cluster up` ({layout.root}). Do not edit.
 AuthType=auth/munge
 DbdHost=localhost
 DbdAddr=127.0.0.1
@@ -202,7 +226,7 @@ StorageType=accounting_storage/mysql
 StorageHost=127.0.0.1
 StoragePort={ports.mariadb}
 StorageUser={DB_USER}
-StoragePass={DB_PASSWORD}
+StoragePass={db_password}
 StorageLoc={DB_NAME}
 """
 
@@ -265,37 +289,71 @@ def ensure_munged(layout: Layout) -> None:
 
 
 def _mariadb(layout: Layout, sql: str) -> None:
+    """Run SQL as the database root, which only OS root can be (Unix socket authentication)."""
     _run(["mariadb", "--no-defaults", "-S", str(layout.mysql_socket), "-uroot", "-e", sql])
 
 
+def db_password(layout: Layout) -> str:
+    """The slurm account's password: generated once, kept in a file only root can read."""
+    if not layout.db_password.exists():
+        atomic_write_text(layout.db_password, secrets.token_urlsafe(24) + "\n", mode=0o600)
+    return layout.db_password.read_text().strip()
+
+
+def _private_folder(folder: Path, owner: pwd.struct_passwd) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chown(folder, owner.pw_uid, owner.pw_gid)
+    folder.chmod(0o700)
+
+
+def retire_unhardened_database(layout: Layout) -> None:
+    """A database made by an earlier version of this tool (root over TCP without a password, mariadbd as OS
+    root) is stopped with the whole cluster and deleted; ``up`` then starts afresh (it only holds test jobs)."""
+    if (layout.mysql / "mysql").exists() and not layout.hardened_marker.exists():
+        log.warning("MariaDB state in %s is not hardened: stopping the cluster and re-creating it", layout.mysql)
+        down(layout)
+        shutil.rmtree(layout.mysql)
+
+
 def ensure_mariadb(layout: Layout, ports: Ports) -> None:
-    if _port_open(ports.mariadb):
+    if _port_open(ports.mariadb) and layout.hardened_marker.exists():
         return
+    owner = pwd.getpwnam(DB_OS_USER)
+    for folder in (layout.mysql, layout.mysql_run, layout.mysql_files):
+        _private_folder(folder, owner)
     if not (layout.mysql / "mysql").exists():
-        _run(["mariadb-install-db", "--user=root", f"--datadir={layout.mysql}", "--skip-test-db",
-              "--auth-root-authentication-method=normal"], timeout=300)
+        _run(["mariadb-install-db", f"--user={DB_OS_USER}", f"--datadir={layout.mysql}", "--skip-test-db",
+              "--auth-root-authentication-method=socket"], timeout=300)
     log_file = layout.log / "mariadb.log"
+    log_file.touch()
+    os.chown(log_file, owner.pw_uid, owner.pw_gid)
     subprocess.Popen(
-        ["/usr/sbin/mariadbd", "--no-defaults", "--user=root", f"--datadir={layout.mysql}",
+        ["/usr/sbin/mariadbd", "--no-defaults", f"--user={DB_OS_USER}", f"--datadir={layout.mysql}",
          "--bind-address=127.0.0.1", f"--port={ports.mariadb}", f"--socket={layout.mysql_socket}",
          f"--pid-file={layout.pid_file('mariadb')}", f"--log-error={log_file}", "--skip-name-resolve",
+         f"--secure-file-priv={layout.mysql_files}", "--local-infile=0",
          "--innodb-buffer-pool-size=128M", "--innodb-lock-wait-timeout=900"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
     _wait("MariaDB", lambda: _port_open(ports.mariadb) and layout.mysql_socket.exists(), 60, log_file)
-    _mariadb(layout, f"CREATE USER IF NOT EXISTS '{DB_USER}'@'%' IDENTIFIED BY '{DB_PASSWORD}'; "
-                     f"GRANT ALL ON {DB_NAME}.* TO '{DB_USER}'@'%'; FLUSH PRIVILEGES;")
-    log.info("MariaDB started on 127.0.0.1:%d", ports.mariadb)
+    password = db_password(layout).replace("'", "''")
+    _mariadb(layout, f"CREATE USER IF NOT EXISTS '{DB_USER}'@'127.0.0.1' IDENTIFIED BY '{password}'; "
+                     f"ALTER USER '{DB_USER}'@'127.0.0.1' IDENTIFIED BY '{password}'; "
+                     f"GRANT ALL ON {DB_NAME}.* TO '{DB_USER}'@'127.0.0.1'; FLUSH PRIVILEGES;")
+    layout.hardened_marker.touch()
+    log.info("MariaDB started on 127.0.0.1:%d as %s", ports.mariadb, DB_OS_USER)
 
 
 def _write_if_changed(path: Path, text: str, mode: int) -> bool:
-    if path.exists() and path.read_text() == text:
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text)
-    tmp.chmod(mode)
-    tmp.replace(path)
+    """Write a config file the cluster needs, never over one this tool did not write."""
+    if path.exists():
+        current = path.read_text()
+        if current == text:
+            return False
+        if not any(marker in current.split("\n", 1)[0] for marker in OWN_MARKERS):
+            raise RuntimeError(f"{path} exists and was not written by this tool (a real cluster's configuration?); "
+                               "refusing to overwrite it: move it aside to run the local test cluster here")
+    atomic_write_text(path, text, mode)
     return True
 
 
@@ -307,7 +365,7 @@ def ensure_slurm(layout: Layout, ports: Ports) -> None:
     if _controller_up():
         log.info("a Slurm controller already answers (%s); reusing it", SLURM_CONF)
     else:
-        _write_if_changed(SLURMDBD_CONF, render_slurmdbd_conf(layout, ports), 0o600)  # slurmdbd insists on 600
+        _write_if_changed(SLURMDBD_CONF, render_slurmdbd_conf(layout, ports, db_password(layout)), 0o600)
         _write_if_changed(SLURM_CONF, render_slurm_conf(layout, ports), 0o644)
         if not _port_open(ports.slurmdbd):
             _run(["slurmdbd"])
@@ -360,6 +418,7 @@ def up(layout: Layout, ports: Ports) -> None:
     ensure_packages()
     layout.make()
     ensure_hosts()
+    retire_unhardened_database(layout)
     ensure_munged(layout)
     ensure_mariadb(layout, ports)
     ensure_slurm(layout, ports)
@@ -375,13 +434,14 @@ def down(layout: Layout) -> None:
     order = [(f"slurmd-{n}", "slurmd") for n in NODES] + [
         ("slurmctld", "slurmctld"), ("slurmdbd", "slurmdbd"), ("mariadb", "mariadbd"), ("munged", "munged")]
     for pid_name, process_name in order:
-        if _stop_pid(layout.run / f"{pid_name}.pid", process_name):
-            log.info("stopped %s", pid_name)
+        for pid_file in {layout.pid_file(pid_name), layout.run / f"{pid_name}.pid"}:  # also an older layout's
+            if _stop_pid(pid_file, process_name):
+                log.info("stopped %s", pid_name)
 
 
 def status(layout: Layout) -> int:
     print(_run(["sinfo", "-N"], check=False).stdout or "no Slurm controller answers")
-    for pid_file in sorted(layout.run.glob("*.pid")):
+    for pid_file in layout.pid_files():
         name = pid_file.stem.split("-")[0].replace("mariadb", "mariadbd")
         pid = _pid_alive(pid_file, name)
         print(f"{pid_file.stem:14s} {'running, pid ' + str(pid) if pid else 'not running'}")
