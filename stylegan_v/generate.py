@@ -26,6 +26,7 @@ from stylegan_v.tool_config import GenerateConfig
 from stylegan_v.training.checkpoint import load_generator, resolve
 
 log = logging.getLogger(__name__)
+MAX_TIME = 1e6  # latest frame time, in training frames (11 hours at 25 fps)
 
 
 def _codes(cfg: GenerateConfig, z_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -63,6 +64,11 @@ def run(cfg: GenerateConfig) -> dict[str, Any]:
     data_fps = float(train_cfg["dataset"].get("fps") or 25.0)
     fps = cfg.fps or data_fps
     step = data_fps / fps  # training frames per output frame
+    last = cfg.start + (cfg.num_frames - 1) * step
+    if last > MAX_TIME:  # motion codes cover the whole time span: memory grows with it
+        raise ValueError(f"fps={fps:g} with num_frames={cfg.num_frames} and start={cfg.start:g} puts the last frame "
+                         f"at t = {last:.3g} training frames; generate supports up to {MAX_TIME:.0e} "
+                         f"(at the data's {data_fps:g} fps): raise fps or lower num_frames/start")
     z, motion = _codes(cfg, G.z_dim)
     z, motion = z.to(device), motion.to(device)
     c = class_codes(cfg, int(getattr(G, "c_dim", 0)))

@@ -13,10 +13,11 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from stylegan_v.checks import require
 from stylegan_v.configs import register_configs
 from stylegan_v.data.build import build_dataset
 from stylegan_v.data.config import DatasetConfig
-from stylegan_v.data.video_dataset import resolve_dataset_path
+from stylegan_v.data.video_dataset import VideoDataset, resolve_dataset_path
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +35,27 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
 
 def ensure_prepared(cfg: DictConfig) -> None:
-    """Prepare ``cfg.dataset`` unless it already is: the one preparation path of ``train`` and sweeps (a sweep
-    prepares once on the submitting side, before its points could race for it)."""
+    """Prepare ``cfg.dataset`` unless it already is, and check that a prepared one matches the config: the one
+    preparation path of ``train`` and sweeps (a sweep prepares once on the submitting side, before its points
+    could race for it), run before anything is queued."""
     try:
-        resolve_dataset_path(f"{cfg.paths.data_dir}/{cfg.dataset.name}")
+        path = resolve_dataset_path(f"{cfg.paths.data_dir}/{cfg.dataset.name}")
     except FileNotFoundError:
         log.info("dataset %s is not prepared yet: preparing it first", cfg.dataset.name)
         run(cfg)
+        return
+    check_matches_config(VideoDataset(path), cfg)
+
+
+def check_matches_config(videos: VideoDataset, cfg: DictConfig) -> None:
+    """A dataset prepared earlier with other settings would fail deep inside training; say so now."""
+    again = ("prepare it again (python -m stylegan_v.prepare dataset=<option> ..., which replaces it) or give "
+             "this variant its own dataset.name")
+    wanted = {"dataset.resolution": (int(cfg.dataset.resolution), videos.resolution),
+              "dataset.grayscale": (bool(cfg.dataset.get("grayscale", False)), videos.channels == 1)}
+    for key, (configured, prepared) in wanted.items():
+        require(configured == prepared, key, f"does not match the prepared dataset {videos.path} (prepared: "
+                f"{prepared}); {again}", configured)
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")

@@ -3,6 +3,7 @@ options of ``profile`` (``+profile.<key>=…`` on the main config)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from hydra.core.config_store import ConfigStore
@@ -31,7 +32,10 @@ class GenerateConfig:
     def __post_init__(self) -> None:
         for key in ("num_frames", "num_videos", "chunk"):
             require(getattr(self, key) >= 1, key, "must be >= 1", getattr(self, key))
-        require(self.fps is None or self.fps > 0, "fps", "must be > 0 or null", self.fps)
+        require(self.fps is None or (math.isfinite(self.fps) and self.fps > 0), "fps", "must be > 0 or null", self.fps)
+        require(math.isfinite(self.truncation_psi), "truncation_psi", "must be a finite number (1 = none)",
+                self.truncation_psi)
+        require(math.isfinite(self.start) and self.start >= 0, "start", "must be a finite time >= 0", self.start)
         require_one_of(self.mode, GENERATE_MODES, "mode")
 
 

@@ -25,7 +25,7 @@ from stylegan_v import prepare
 from stylegan_v.configs import register_configs, resolved_yaml, validate
 from stylegan_v.files import atomic_write_json, exclusive_lock
 from stylegan_v.launch.config import SlurmClusterConfig
-from stylegan_v.launch.submit import rank0_result, submit
+from stylegan_v.launch.submit import check_slurm_ready, rank0_result, submit
 from stylegan_v.launch.sweep import attach_point, in_launcher_job, record_point, register_resolvers
 from stylegan_v.tracking.records import RUN_FILE
 from stylegan_v.training import checkpoint
@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 def run(cfg: DictConfig) -> dict[str, Any]:
     point_dir = attach_point(cfg)  # sweep points: the parent MLflow run's id; None for single runs
     cluster = validate(cfg).cluster
+    if isinstance(cluster, SlurmClusterConfig):
+        check_slurm_ready(cluster)  # partition and node count against sinfo, before anything is prepared or queued
     run_dir = run_dir_of(cfg)
     if point_dir is not None and os.environ.get("SLURM_PROCID", "0") == "0":
         record_point(cfg, point_dir, run_dir)

@@ -15,11 +15,14 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import ctypes
+import ctypes.util
 import json
 import logging
 import multiprocessing
 import os
 import shutil
+import signal
 import time
 import zipfile
 from pathlib import Path
@@ -147,6 +150,16 @@ def _done(done_dir: Path, task: Task) -> dict[str, Any]:
     return json.loads((done_dir / f"{task.key}.json").read_text())
 
 
+def die_with_parent() -> None:
+    """Worker initializer: the kernel kills this worker when the process that started it dies (even by
+    SIGKILL, which runs no clean-up), so a killed ``prepare`` leaves no orphaned decoders behind."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    PR_SET_PDEATHSIG = 1
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() == 1:  # the parent died before the call above took effect
+        os._exit(1)
+
+
 def _run_tasks(tasks: list[Task], settings: Settings, tmp: Path) -> None:
     workers = settings["num_workers"] if settings["num_workers"] is not None else default_workers()
     bar = tqdm(total=len(tasks), desc=f"prepare {settings['name']}", unit="task")
@@ -164,7 +177,7 @@ def _run_tasks(tasks: list[Task], settings: Settings, tmp: Path) -> None:
         # __main__ (torch, Hydra) in every worker.
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
         context = multiprocessing.get_context(method)
-        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=die_with_parent) as pool:
             futures = [pool.submit(_run_and_mark, task, settings, str(tmp)) for task in tasks]
             try:
                 for future in cf.as_completed(futures):

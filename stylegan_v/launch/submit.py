@@ -19,6 +19,7 @@ from typing import Any, Generic, TypeVar
 
 import submitit
 
+from stylegan_v.checks import require
 from stylegan_v.launch.config import ClusterConfig, LocalClusterConfig, SlurmClusterConfig
 
 log = logging.getLogger(__name__)
@@ -67,22 +68,36 @@ def submission_folder(log_dir: str | Path, name: str) -> Path:
     return Path(log_dir) / name / f"{stamp}-{uuid.uuid4().hex[:8]}"
 
 
-def slurm_partitions() -> list[str]:
-    """Partitions the Slurm controller knows (the default one is marked ``*`` by sinfo)."""
-    out = subprocess.run(["sinfo", "-h", "-o", "%P"], check=True, capture_output=True, text=True, timeout=30)
-    return [p.rstrip("*") for p in out.stdout.split()]
+def slurm_partitions() -> tuple[dict[str, int], str | None]:
+    """Nodes per partition the Slurm controller knows, and the default partition (sinfo marks it ``*``)."""
+    out = subprocess.run(["sinfo", "-h", "-N", "-o", "%N %P"], check=True, capture_output=True, text=True,
+                         timeout=30).stdout
+    nodes: dict[str, set[str]] = {}
+    default = None
+    for line in out.splitlines():
+        if len(line.split()) < 2:
+            continue
+        node, partition = line.split()[:2]
+        if partition.endswith("*"):
+            partition = default = partition.rstrip("*")
+        nodes.setdefault(partition, set()).add(node)
+    return {p: len(n) for p, n in nodes.items()}, default
 
 
 def check_slurm_ready(cluster: SlurmClusterConfig) -> None:
-    """Fail before queueing when Slurm is absent or the partition does not exist."""
+    """Fail before queueing when Slurm is absent, the partition does not exist, or it has fewer nodes than the
+    job asks for (such a job would stay PENDING for ever)."""
     if shutil.which("sbatch") is None:
         raise RuntimeError("cluster=slurm but `sbatch` is not on PATH; run on a Slurm login node "
                            "(or `make cluster-up` for the local test cluster)")
-    if cluster.partition is not None:
-        partitions = slurm_partitions()
-        if cluster.partition not in partitions:
-            raise ValueError(f"cluster.partition={cluster.partition!r} is not a partition of this cluster; "
-                             f"valid: {', '.join(partitions)}")
+    sizes, default = slurm_partitions()
+    partition = cluster.partition or default
+    require(cluster.partition is None or cluster.partition in sizes, "cluster.partition",
+            f"is not a partition of this cluster; valid: {', '.join(sorted(sizes))}", cluster.partition)
+    if partition in sizes:
+        require(cluster.nodes <= sizes[partition], "cluster.nodes",
+                f"exceeds the {sizes[partition]} node(s) of partition {partition!r} (the job would never start)",
+                cluster.nodes)
 
 
 def make_executor(cluster: ClusterConfig, folder: Path) -> submitit.Executor:

@@ -21,6 +21,7 @@ status|collect`` read.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -178,12 +179,48 @@ def open_parent_run(config: DictConfig, sweep_dir: Path, points: list[dict[str, 
     return run_id_of(sweep_dir)
 
 
+def fail_parent_run(sweep_dir: Path, reason: str) -> None:
+    """Mark the sweep's parent MLflow run FAILED if it is still RUNNING (never raises: this runs at exit)."""
+    from stylegan_v.tracking.records import read_run_file
+
+    record = read_run_file(sweep_dir)
+    if record is None:
+        return
+    try:
+        from mlflow import MlflowClient
+
+        client = MlflowClient(record["tracking_uri"])
+        if client.get_run(record["run_id"]).info.status == "RUNNING":
+            client.set_terminated(record["run_id"], status="FAILED")
+            log.error("sweep %s %s: parent MLflow run %s marked FAILED", sweep_dir, reason, record["run_id"])
+    except Exception as e:  # noqa: BLE001 - at exit, a tracking failure must not hide the original error
+        log.warning("could not mark the parent MLflow run of %s FAILED: %s", sweep_dir, e)
+
+
 class SweepCallback(Callback):
-    """Set up a sweep once, on the submitting side, before the launcher starts any point."""
+    """Set up a sweep once, on the submitting side, before the launcher starts any point; if the launcher then
+    fails (sbatch refuses the array, a local point raises), the parent MLflow run is marked FAILED at exit
+    instead of staying RUNNING. A sweep that leaves once queued (``cluster.wait=false``) exits through
+    ``os._exit``, which skips that hook: its points are queued and ``sweep collect`` closes the parent."""
+
+    def __init__(self) -> None:
+        self._ended = False
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        self._ended = True
+
+    def _fail_unless_ended(self, sweep_dir: Path) -> None:
+        if not self._ended:
+            fail_parent_run(sweep_dir, "did not finish launching")
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from stylegan_v import prepare
+        from stylegan_v.configs import as_schema
+        from stylegan_v.launch.config import SlurmClusterConfig
+        from stylegan_v.launch.submit import check_slurm_ready
 
+        if config.cluster.kind == "slurm":
+            check_slurm_ready(as_schema(SlurmClusterConfig, OmegaConf.to_container(config.cluster, resolve=True)))
         sweep_dir = Path(str(config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         prepare.ensure_prepared(config)  # once here, not by points racing each other
@@ -193,6 +230,7 @@ class SweepCallback(Callback):
         points = [{"num": num, "point": point_label(overrides, swept), "overrides": overrides}
                   for num, overrides in enumerate(expanded)]
         parent_run_id = open_parent_run(config, sweep_dir, points)
+        atexit.register(self._fail_unless_ended, sweep_dir)
         if parent_run_id is None:
             log.warning("no MLflow parent run (tracking disabled or the store unreachable): points run unnested")
         atomic_write_json(sweep_dir / SWEEP_FILE, {

@@ -53,6 +53,18 @@ PARENT_TAG = "mlflow.parentRunId"  # the tag MLflow's UI uses to nest a child ru
 CLOSE_STATUSES = ("FINISHED", "FAILED", "KILLED", "REQUEUED")
 
 
+class TrackingAuthError(PermissionError):
+    """The tracking server refused the credentials (HTTP 401/403): a configuration error, not an outage, so it
+    is raised at open instead of training silently offline."""
+
+
+def is_auth_failure(error: BaseException) -> bool:
+    """MLflow's way of saying 401/403: an error code, or the status in the message of a non-JSON answer."""
+    if getattr(error, "error_code", None) in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
+        return True
+    return re.search(r"error code (401|403)\b", str(error)) is not None
+
+
 class RunNotInStoreError(ValueError):
     """``mlflow_run.json`` names a run the configured store does not hold: a configuration error (the store
     changed between segments), not an outage, so it is raised instead of going offline."""

@@ -6,7 +6,6 @@ nothing, see :mod:`stylegan_v.tracking.records`), and one replayer at a time hol
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import urllib.error
@@ -14,7 +13,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from stylegan_v.files import atomic_write_text, iter_jsonl
+from stylegan_v.files import atomic_write_text, exclusive_lock, iter_jsonl
 from stylegan_v.tracking.config import TrackingConfig
 from stylegan_v.tracking.records import (
     OFFLINE_FILE,
@@ -58,15 +57,9 @@ def probe(uri: str, timeout_s: float) -> str | None:
         return f"{type(e).__name__}: {e}"
 
 
-@contextlib.contextmanager
-def sync_lock(run_dir: Path) -> Iterator[None]:
+def sync_lock(run_dir: Path) -> contextlib.AbstractContextManager[None]:
     """One replayer at a time per run directory (the reopening job and a manual sync could race)."""
-    with open(run_dir / SYNC_LOCK_FILE, "a") as f:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+    return exclusive_lock(run_dir / SYNC_LOCK_FILE, f"the offline replay of {run_dir}", wait=True)
 
 
 def replay_offline(ctx: RunContext) -> int:

@@ -45,10 +45,12 @@ from stylegan_v.tracking.records import (
     TAG_SLURM_JOB_IDS,
     RunContext,
     RunNotInStoreError,
+    TrackingAuthError,
     apply_record,
     clean_key,
     clean_tags,
     flatten,
+    is_auth_failure,
     last_steps_from_jsonl,
     now_ms,
 )
@@ -152,6 +154,12 @@ class RunTracker(NullTracker):
         except RunNotInStoreError:
             raise  # a configuration error, not an outage: fail before training starts
         except Exception as e:  # noqa: BLE001 - any tracking failure must leave training running
+            if is_auth_failure(e):  # wrong or missing credentials: also a configuration error
+                user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+                raise TrackingAuthError(
+                    f"MLflow at {self.tracking_uri} refused the credentials "
+                    f"({'user ' + repr(user) if user else 'none given'}): set MLFLOW_TRACKING_USERNAME and "
+                    "MLFLOW_TRACKING_PASSWORD to an account of the server's basic-auth app") from None
             self._go_offline(f"{type(e).__name__}: {e}", opening)
             return
         self._ctx = ctx

@@ -163,10 +163,11 @@ class Trainer:
         self.num_frames = int(cfg.dataset.sampling.num_frames)
         self.resolution = int(cfg.dataset.resolution)
         self.videos = VideoDataset(Path(cfg.paths.data_dir) / cfg.dataset.name)
+        self.model_cfg = typed.model  # the typed section; what the data decides is written into both copies
         self.num_classes = self._fit_model_to_data()
         # Same seed on every rank for the weights, so all ranks start identical without a broadcast.
         torch.manual_seed(cfg.seed)
-        G, D = build_models(cfg.model, self.resolution, self.num_frames)
+        G, D = build_models(self.model_cfg, self.resolution, self.num_frames)
         self.G, self.D = G.to(self.device).train(), D.to(self.device).train()
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.augment = (AugmentPipe(p=t.augment.p, video_consistent=t.augment.video_consistent).to(self.device)
@@ -193,15 +194,16 @@ class Trainer:
         self._ada_signs: list[Tensor] = []
 
     def _fit_model_to_data(self) -> int:
-        """Write what the data decides into the model config (so checkpoints rebuild the same networks): the
-        colour channels, and the classes of a conditional run (training.cond). Returns the classes (0: none)."""
+        """Write what the data decides into the model config (the YAML copy goes into checkpoints, so they rebuild
+        the same networks; the typed copy builds them now): the colour channels, and the classes of a
+        conditional run (training.cond). Returns the classes (0: none)."""
         model = self.cfg.model
         if model.name == "g3an":
             if self.videos.channels != 3:
                 raise ValueError(f"g3an generates RGB videos; dataset {self.cfg.dataset.name} is grayscale "
                                  "(prepare it with dataset.grayscale=false)")
         else:
-            model.img_channels = self.videos.channels
+            model.img_channels = self.model_cfg.img_channels = self.videos.channels
         classes = len(self.videos.manifest.get("label_names", []))
         key = "num_classes" if model.name == "g3an" else "c_dim"
         if not self.tcfg.cond:
@@ -215,6 +217,7 @@ class Trainer:
         if int(model.get(key, 0)) not in (0, classes):
             raise ValueError(f"model.{key}={model.get(key)} but dataset {self.cfg.dataset.name} has {classes} classes")
         model[key] = classes
+        setattr(self.model_cfg, key, classes)
         return classes
 
     def _init_from(self, path: str) -> None:

@@ -320,3 +320,39 @@ def test_a_done_marker_without_its_frames_is_run_again(tmp_path: Path, monkeypat
     summary = build_dataset(settings, tmp_path)
     assert summary["status"] == "built" and calls.count(calls[0]) == 2
     assert _all_listed_frames_on_disk(tmp_path / "moving_mnist")
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                     if line.startswith("State:"))
+    except (OSError, StopIteration):
+        return False
+    return "Z" not in state.split()[1]  # a zombie is dead
+
+
+def test_a_killed_prepare_leaves_no_orphaned_workers(tmp_path: Path) -> None:
+    """SIGKILL to the prepare process alone (not its group, as an OOM killer or `kill -9 <pid>` does)."""
+    cmd = [sys.executable, "-m", "stylegan_v.prepare", "dataset=moving_mnist", f"paths.data_dir={tmp_path}",
+           f"hydra.run.dir={tmp_path / 'hydra'}", "dataset.num_videos=640", "dataset.video_length=24",
+           "dataset.num_workers=2"]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    workers: list[int] = []
+    while time.monotonic() < deadline and len(workers) < 2 and proc.poll() is None:
+        workers = _children(proc.pid)
+        time.sleep(0.05)
+    assert len(workers) >= 2, "the workers should have started"
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.1)
+    assert not [w for w in workers if _alive(w)], "workers outlived the killed prepare"

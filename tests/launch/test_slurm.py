@@ -77,8 +77,10 @@ def test_scancel_makes_the_waiting_side_raise_quickly(tmp_path) -> None:
 
 
 def test_unknown_partition_fails_before_queueing(tmp_path) -> None:
-    with pytest.raises(ValueError, match=r"cluster\.partition='nope'.*valid: debug"):
+    with pytest.raises(ValueError, match=r"cluster\.partition is not a partition.*valid: debug, got 'nope'"):
         submit(where, cluster=_cluster(tmp_path, partition="nope"))
+    with pytest.raises(ValueError, match=r"cluster\.nodes exceeds the 2 node\(s\) of partition 'debug'.*got 3"):
+        submit(where, cluster=_cluster(tmp_path, nodes=3))  # would stay PENDING for ever
     assert not any(tmp_path.iterdir()), "nothing may be written for a rejected submission"
 
 

@@ -111,3 +111,32 @@ def test_params_yaml_is_retyped_with_validation(tmp_path) -> None:
     cfg = OmegaConf.load(write_params(["training.batch_size=0"], tmp_path / "params.yaml"))
     with pytest.raises(ValueError, match=r"training\.batch_size"):
         validate(cfg)
+
+
+def test_a_prepared_dataset_at_another_resolution_is_refused_before_training(compose, tmp_path) -> None:
+    """Prepared at 32², asked for 64²: refused on the login node with the key named, not mid-training."""
+    from stylegan_v import prepare
+
+    small = compose("experiment=smoke", f"paths.data_dir={tmp_path}", "dataset.num_videos=4",
+                    "dataset.resolution=32", "dataset.video_length=8")
+    prepare.ensure_prepared(small)
+    prepare.ensure_prepared(small)  # matches: nothing to say
+    with pytest.raises(ValueError, match=r"^dataset\.resolution does not match the prepared dataset .*prepared: 32"):
+        prepare.ensure_prepared(compose("experiment=smoke", f"paths.data_dir={tmp_path}", "dataset.num_videos=4",
+                                        "dataset.resolution=64", "dataset.video_length=8"))
+
+
+@pytest.mark.parametrize(("override", "key"), [("fps=nan", "fps"), ("fps=-1", "fps"), ("truncation_psi=nan", "truncation_psi"),
+                                               ("start=inf", "start")])
+def test_generate_refuses_values_that_would_write_garbage(override: str, key: str) -> None:
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from stylegan_v.configs import register_configs
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(Path(__file__).resolve().parents[2] / "conf"), version_base="1.3"):
+        cfg = hydra_compose("generate", overrides=["checkpoint=x.pt", override])
+    with pytest.raises(ValueError, match=f"^{key} "):
+        OmegaConf.to_object(cfg)

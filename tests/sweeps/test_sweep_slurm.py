@@ -149,6 +149,22 @@ def test_walk_away_then_usr2_requeues_a_point_through_the_launcher(tmp_path) -> 
     print(f"submit-and-walk-away returned after {submit_s:.1f} s")
 
 
+@pytest.mark.slurm
+@pytest.mark.usefixtures("slurm_cluster")
+def test_a_refused_submission_marks_the_parent_run_failed(tmp_path) -> None:
+    """sbatch refuses the array (no node has the feature): the command fails and the sweep's parent run
+    says FAILED instead of staying RUNNING for ever."""
+    command = [sys.executable, "-m", "stylegan_v.train", "-m", *TINY, f"paths.data_dir={tmp_path / 'data'}",
+               f"paths.runs_dir={tmp_path / 'runs'}", f"paths.cache_dir={_cache_dir()}",
+               f"tracking.tracking_uri=sqlite:///{tmp_path / 'mlflow.db'}", "+sweep=augmentation", *SLURM,
+               "cluster.constraint=no_such_feature", "training.max_steps=2"]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    sweep = json.loads((_sweep_dir(tmp_path, "augmentation") / "sweep.json").read_text())
+    _, parent, children = _child_runs(tmp_path, sweep["parent_run_id"])
+    assert parent.info.status == "FAILED" and not children
+
+
 @pytest.mark.slow
 def test_cluster_local_runs_the_points_one_after_another(tmp_path) -> None:
     _train(tmp_path, "+sweep=augmentation", "cluster=local", "training.max_steps=2", timeout=420)

@@ -32,9 +32,11 @@ def free_port() -> int:
 class MlflowServer:
     """A real `mlflow server` subprocess on localhost (SQLite backend, artifacts served by the server)."""
 
-    def __init__(self, root: Path, backend_uri: str, port: int | None = None) -> None:
+    def __init__(self, root: Path, backend_uri: str, port: int | None = None, app_name: str | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.root = root
         self.backend_uri = backend_uri
+        self.app_name, self.env = app_name, env or {}
         self.port = port or free_port()
         self.uri = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -43,11 +45,11 @@ class MlflowServer:
         self.root.mkdir(parents=True, exist_ok=True)
         cmd = [str(MLFLOW_BIN), "server", "--backend-store-uri", self.backend_uri,
                "--artifacts-destination", str(self.root / "artifacts"), "--host", "127.0.0.1",
-               "--port", str(self.port), "--workers", "1"]
+               "--port", str(self.port), "--workers", "1", *(["--app-name", self.app_name] if self.app_name else [])]
         log = open(self.root / "server.log", "ab")
         # Own process group, so stop() ends the server and the worker it forks, and nothing else.
         self.proc = subprocess.Popen(cmd, cwd=self.root, stdout=log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     start_new_session=True, env={**os.environ, **self.env})
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -84,3 +84,10 @@ def test_evaluate_scores_a_converted_snapshot(converted: Path, tiny_cfg, compose
     results = evaluate(cfg)
     assert results["fvd256_16f"]["status"] == "ok" and results["fvd256_16f"]["value"] > 0
     assert (tmp_path / "eval" / "metric-fvd256_16f.jsonl").exists()
+
+
+def test_generate_refuses_a_time_span_it_cannot_hold(converted: Path, tmp_path: Path) -> None:
+    """fps=1e-9 would put frame 2 at t = 2.5e10 training frames (tens of GB of motion codes): refused."""
+    with pytest.raises(ValueError, match=r"fps=1e-09 .* last frame at t = 2\.5e\+10"):
+        generate(GenerateConfig(checkpoint=str(converted), out=str(tmp_path / "x.mp4"), num_frames=2, fps=1e-9))
+    assert not (tmp_path / "x.mp4").exists()
