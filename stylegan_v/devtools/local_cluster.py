@@ -316,8 +316,8 @@ def retire_unhardened_database(layout: Layout) -> None:
 
 
 def ensure_mariadb(layout: Layout, ports: Ports) -> None:
-    if _port_open(ports.mariadb) and layout.hardened_marker.exists():
-        return
+    if _port_open(ports.mariadb):
+        return  # ours (an unhardened one of ours was retired before this step), or another checkout's
     owner = pwd.getpwnam(DB_OS_USER)
     for folder in (layout.mysql, layout.mysql_run, layout.mysql_files):
         _private_folder(folder, owner)
