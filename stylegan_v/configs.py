@@ -131,12 +131,23 @@ def check_across_groups(typed: Any) -> None:
         unknown = [name for name in training.metrics if name not in METRICS]
         require(not unknown, "training.metrics", f"names unknown metrics {unknown}; valid: {', '.join(METRICS)}",
                 list(training.metrics))
+    if model is not None and training is not None:
+        require((model.name == "g3an") == (training.recipe == "g3an"), "training.recipe",
+                f"must be g3an exactly when model=g3an (G3AN trains with its own two discriminators and losses; "
+                f"add training=g3an or the keys of sweeps/baselines/g3an.yaml), model is {model.name}",
+                training.recipe)
     if model is not None and dataset is not None:
         resolution = int(dataset.resolution)
         require(resolution >= 4 and resolution & (resolution - 1) == 0, "dataset.resolution",
                 f"must be a power of two >= 4 for model={model.name}", resolution)
+        k = int(dataset.sampling.num_frames)
+        if model.name == "g3an":  # a 16-frame generator; its video D needs >= 13 frames
+            require(13 <= k <= 16, "dataset.sampling.num_frames", "must be 13..16 for model=g3an (it makes 16-frame "
+                    "videos; +sweep/baselines=g3an sets 16 consecutive frames)", k)
+        if model.name == "mocogan_sg2" and model.mocogan.video_d_time_paddings == 0:
+            require(k >= 16, "dataset.sampling.num_frames", "must be >= 16 for model=mocogan_sg2 (MoCoGAN's 3-D video "
+                    "D without time padding; +sweep/baselines=mocogan_sg2 sets 16 consecutive frames)", k)
         if model.name == "stylegan_v" and str(model.motion.kind) != "none":  # kind none is image StyleGAN2
-            k = int(dataset.sampling.num_frames)
             require(k >= 2, "dataset.sampling.num_frames",
                     "must be >= 2 for StyleGAN-V (its discriminator conditions on time differences between frames)", k)
 

@@ -5,10 +5,18 @@ produced ``chunk`` at a time and written straight to the file, so memory does no
 Several videos are tiled side by side: independent ones, one content code with several motions
 (``mode=same_content``), or one motion with several content codes (``mode=same_motion``). A conditional model
 makes its classes in turn (all of them, or ``classes=[…]``), one per video.
+
+Latent analysis, for G3AN and StyleGAN-V alike (G3AN appendix C.3, C.4): ``mode=manipulate_appearance`` or
+``mode=manipulate_motion`` sweeps dimension ``dim`` of one code over ``values``, all else fixed, one video per
+value; ``mode=motion_switch`` renders two sampled (appearance, motion, class) sets, then the two with their
+motions (and classes) swapped. These stack their videos top to bottom, one row per code set (:mod:`.latents`).
+
+Beside the mp4, ``<name>.png`` holds a few evenly spaced frames of every video, one row per video.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 from pathlib import Path
 from typing import Any
@@ -16,10 +24,15 @@ from typing import Any
 import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
+from PIL import Image
 from tqdm import tqdm
 
+from stylegan_v.checks import require
 from stylegan_v.configs import register_configs
 from stylegan_v.data.encode import Mp4Writer
+from stylegan_v.files import atomic_write_bytes
+from stylegan_v.latents import CodeSets, code_sizes, g_inputs, manipulate, sample, switch_motion
+from stylegan_v.models.g3an import G3ANGenerator
 from stylegan_v.models.generator import time_chunks, to_rgb_uint8
 from stylegan_v.models.noise import seed_from_z
 from stylegan_v.tool_config import GenerateConfig
@@ -27,14 +40,20 @@ from stylegan_v.training.checkpoint import load_generator, resolve
 
 log = logging.getLogger(__name__)
 MAX_TIME = 1e6  # latest frame time, in training frames (11 hours at 25 fps)
+ANALYSIS_MODES = ("manipulate_appearance", "manipulate_motion", "motion_switch")  # one row per code set
+GRID_COLUMNS = 8  # frames per video in the PNG grid
 
 
-def _codes(cfg: GenerateConfig, z_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Content codes z [N, z_dim] and motion seeds [N] for the chosen mode."""
+def _codes(cfg: GenerateConfig, z_dim: int, appearance_dim: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Content codes z [N, z_dim] and motion seeds [N] for the chosen mode. ``appearance_dim``: a model whose
+    z is [appearance, motion] (G3AN, which has no motion seed) shares or varies those parts of z instead."""
     gen = torch.Generator().manual_seed(cfg.seed)
     z = torch.randn(cfg.num_videos, z_dim, generator=gen)
     motion = seed_from_z(z)
-    if cfg.mode == "same_content":
+    if appearance_dim is not None and cfg.mode in ("same_content", "same_motion"):
+        part = slice(0, appearance_dim) if cfg.mode == "same_content" else slice(appearance_dim, z_dim)
+        z[:, part] = z[:1, part]
+    elif cfg.mode == "same_content":
         z = z[:1].expand(cfg.num_videos, -1)
     elif cfg.mode == "same_motion":
         motion = motion[:1].expand(cfg.num_videos)
@@ -43,8 +62,10 @@ def _codes(cfg: GenerateConfig, z_dim: int) -> tuple[torch.Tensor, torch.Tensor]
     return z, motion
 
 
-def class_codes(cfg: GenerateConfig, num_classes: int) -> torch.Tensor | None:
-    """One-hot classes [num_videos, num_classes] of a conditional model, the chosen classes in turn; else None."""
+def class_codes(cfg: GenerateConfig, num_classes: int, count: int | None = None) -> torch.Tensor | None:
+    """One-hot classes [count, num_classes] of a conditional model (count: num_videos unless given), the chosen
+    classes in turn; else None."""
+    count = cfg.num_videos if count is None else count
     if num_classes == 0:
         if cfg.classes:
             raise ValueError(f"classes={cfg.classes} but this model is unconditional")
@@ -53,8 +74,42 @@ def class_codes(cfg: GenerateConfig, num_classes: int) -> torch.Tensor | None:
     bad = [i for i in ids if not 0 <= i < num_classes]
     if bad:
         raise ValueError(f"classes {bad} out of range: this model has classes 0..{num_classes - 1}")
-    ids = torch.tensor([ids[i % len(ids)] for i in range(cfg.num_videos)])
+    ids = torch.tensor([ids[i % len(ids)] for i in range(count)])
     return torch.nn.functional.one_hot(ids, num_classes).float()
+
+
+def analysis_sets(cfg: GenerateConfig, G: torch.nn.Module, last: float) -> CodeSets:
+    """The code sets of a latent-analysis mode, one per row; ``last`` is the latest frame time."""
+    gen = torch.Generator().manual_seed(cfg.seed)
+    num_classes = int(getattr(G, "c_dim", 0))
+    sizes = code_sizes(G)
+    if cfg.mode != "manipulate_appearance" and sizes["motion"] == 0:
+        raise ValueError(f"mode={cfg.mode} needs a motion input, and this model has none (motion.kind=none)")
+    if cfg.mode == "motion_switch":
+        return switch_motion(sample(G, 2, gen, class_codes(cfg, num_classes, 2)))
+    elif cfg.mode in ("manipulate_appearance", "manipulate_motion"):
+        part = cfg.mode.removeprefix("manipulate_")
+        require(cfg.dim < sizes[part], "dim", f"must be below {sizes[part]}, the size of this model's {part} code",
+                cfg.dim)
+        base = sample(G, 1, gen, class_codes(cfg, num_classes, 1), noise_until=last if part == "motion" else None)
+        return manipulate(base, part, cfg.dim, cfg.values)
+    else:
+        raise ValueError(f"mode={cfg.mode} is not a latent-analysis mode; those are {ANALYSIS_MODES}")
+
+
+def grid_indices(num_frames: int) -> list[int]:
+    """Up to GRID_COLUMNS evenly spaced output frames, first and last included."""
+    picks = torch.linspace(0, num_frames - 1, min(GRID_COLUMNS, num_frames)).round().long()
+    return sorted(set(picks.tolist()))
+
+
+def write_grid(path: Path, frames: torch.Tensor) -> Path:
+    """uint8 frames [N, F, 3, H, W] -> a PNG with one row per video, its F frames left to right."""
+    N, F, C, H, W = frames.shape
+    image = frames.permute(0, 3, 1, 4, 2).reshape(N * H, F * W, C)  # videos down, frames across
+    buffer = io.BytesIO()
+    Image.fromarray(image.cpu().numpy()).save(buffer, format="PNG")
+    return atomic_write_bytes(path, buffer.getvalue())
 
 
 def run(cfg: GenerateConfig) -> dict[str, Any]:
@@ -69,20 +124,33 @@ def run(cfg: GenerateConfig) -> dict[str, Any]:
         raise ValueError(f"fps={fps:g} with num_frames={cfg.num_frames} and start={cfg.start:g} puts the last frame "
                          f"at t = {last:.3g} training frames; generate supports up to {MAX_TIME:.0e} "
                          f"(at the data's {data_fps:g} fps): raise fps or lower num_frames/start")
-    z, motion = _codes(cfg, G.z_dim)
-    z, motion = z.to(device), motion.to(device)
-    c = class_codes(cfg, int(getattr(G, "c_dim", 0)))
-    c = None if c is None else c.to(device)
+    stacked = cfg.mode in ANALYSIS_MODES
+    if stacked:
+        z, c, kwargs = g_inputs(G, analysis_sets(cfg, G, last).to(device))
+    else:
+        z, motion = _codes(cfg, G.z_dim, G.cfg.za_dim if isinstance(G, G3ANGenerator) else None)
+        z, kwargs = z.to(device), {"motion_seed": motion.to(device)}
+        c = class_codes(cfg, int(getattr(G, "c_dim", 0)))
+        c = None if c is None else c.to(device)
     out = Path(cfg.out)
+    picks, grid = grid_indices(cfg.num_frames), []
     with Mp4Writer(out, fps) as writer, torch.inference_mode():
-        for t in tqdm(time_chunks(cfg.num_videos, cfg.num_frames, cfg.chunk, cfg.start, step, device),
-                      total=-(-cfg.num_frames // cfg.chunk), unit="chunk", desc=f"generate {out.name}"):
-            video = G(z, t, c, motion_seed=motion, truncation_psi=cfg.truncation_psi)  # [N, T, 3, H, W]
+        for i, t in enumerate(tqdm(time_chunks(z.shape[0], cfg.num_frames, cfg.chunk, cfg.start, step, device),
+                                   total=-(-cfg.num_frames // cfg.chunk), unit="chunk", desc=f"generate {out.name}")):
+            video = G(z, t, c, truncation_psi=cfg.truncation_psi, **kwargs)  # [N, T, 3, H, W]
             frames = to_rgb_uint8(video)
             N, T, C, H, W = frames.shape
-            writer.write(frames.permute(1, 3, 0, 4, 2).reshape(T, H, N * W, C).cpu().numpy())  # videos side by side
-    log.info("wrote %s: %d frames at %.3g fps from %s", out, writer.frames_written, fps, resolve(cfg.checkpoint))
-    return {"out": str(out), "frames": writer.frames_written, "fps": fps}
+            first = i * cfg.chunk  # output index of this chunk's first frame
+            grid.append(frames[:, [p - first for p in picks if first <= p < first + T]])
+            if stacked:
+                tile = frames.permute(1, 0, 3, 4, 2).reshape(T, N * H, W, C)  # videos top to bottom
+            else:
+                tile = frames.permute(1, 3, 0, 4, 2).reshape(T, H, N * W, C)  # videos side by side
+            writer.write(tile.cpu().numpy())
+    grid_path = write_grid(out.with_suffix(".png"), torch.cat(grid, dim=1))
+    log.info("wrote %s (%d rows, grid %s): %d frames at %.3g fps from %s", out, z.shape[0], grid_path,
+             writer.frames_written, fps, resolve(cfg.checkpoint))
+    return {"out": str(out), "frames": writer.frames_written, "fps": fps, "grid": str(grid_path), "rows": z.shape[0]}
 
 
 register_configs()

@@ -192,6 +192,32 @@ class DiscriminatorConfig:
 
 
 @dataclass
+class MoCoGANConfig:
+    """MoCoGAN+SG2 only (name=mocogan_sg2): what the StyleGAN-V authors' mocogan config adds to the StyleGAN2
+    backbone (configs/model/mocogan.yaml, src/training/mocogan.py). The LSTM is motion.noise_dim -> code_dim wide,
+    v_t has motion.embed_dim channels; these fields are ignored by every other model."""
+
+    motion_mapping_layers: int = 2  # FC layers mapping the LSTM code u_t to v_t (official MotionMappingNetwork: 2)
+    motion_mapping_lr_multiplier: float = 0.01  # equalised-LR multiplier of those layers (official: 0.01)
+    video_d_lr_multiplier: float = 0.1  # the 3-D video D's Adam lr / the image D's (video_discr_lr_multiplier)
+    video_d_channels: int = 64  # ndf: channels of the first 3-D conv, x2 per layer up to 8 ndf (official 64)
+    video_d_noise_sigma: float = 0.1  # std of the Gaussian noise added before every 3-D conv; 0 = off (0.1)
+    video_d_time_paddings: int = 0  # 3-D convs that pad time (video_discr_num_t_paddings: 0, so k >= 16 frames)
+
+    def __post_init__(self) -> None:
+        for key in ("motion_mapping_layers", "video_d_channels"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"model.mocogan.{key} must be >= 1, got {getattr(self, key)}")
+        for key in ("motion_mapping_lr_multiplier", "video_d_lr_multiplier"):
+            if not 0.0 < getattr(self, key) <= 1.0:
+                raise ValueError(f"model.mocogan.{key} must be in (0, 1], got {getattr(self, key)}")
+        if self.video_d_noise_sigma < 0.0:
+            raise ValueError(f"model.mocogan.video_d_noise_sigma must be >= 0, got {self.video_d_noise_sigma}")
+        if self.video_d_time_paddings < 0:
+            raise ValueError(f"model.mocogan.video_d_time_paddings must be >= 0, got {self.video_d_time_paddings}")
+
+
+@dataclass
 class StyleGANVConfig:
     """StyleGAN-V and its ablations; also MoCoGAN+SG2 (motion.kind=lstm) and image StyleGAN2 (kind=none)."""
 
@@ -204,6 +230,7 @@ class StyleGANVConfig:
     motion: MotionConfig = field(default_factory=MotionConfig)
     synthesis: SynthesisConfig = field(default_factory=SynthesisConfig)
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    mocogan: MoCoGANConfig = field(default_factory=MoCoGANConfig)  # used only when name=mocogan_sg2
 
     def __post_init__(self) -> None:
         check_resolution(self.resolution, "model.resolution")
@@ -225,8 +252,9 @@ class G3ANConfig:
     za_dim: int = 128  # appearance noise z_a
     zm_dim: int = 10  # motion noise z_m
     num_classes: int = 0  # one-hot motion categories (0 = unconditional)
+    img_channels: int = 3  # colour channels of a frame; training sets it from the dataset (1 = grayscale)
     base_channels: int = 1024  # Table 1: G^3_0 has 1024 channels, halved at each module
-    attention_after: int = 2  # F-SA follows this G^3 module (index 0..4)
+    attention_after: int = 3  # F-SA follows this G^3 module (index 0..4); 3 (32x32x16) as the authors' code places it
     attention_reduction: int = 8  # C' = C / 8 for f and g
     d_channels: int = 64  # first-layer channels of both discriminator streams
 
@@ -240,6 +268,8 @@ class G3ANConfig:
                 raise ValueError(f"model.{key} must be >= 1, got {getattr(self, key)}")
         if self.num_classes < 0:
             raise ValueError(f"model.num_classes must be >= 0, got {self.num_classes}")
+        if self.img_channels not in (1, 3):
+            raise ValueError(f"model.img_channels must be 1 (grayscale) or 3 (RGB), got {self.img_channels}")
         if not 0 <= self.attention_after <= 4:
             raise ValueError(f"model.attention_after must be in [0, 4], got {self.attention_after}")
 

@@ -101,7 +101,7 @@ class G3Synthesis(nn.Module):
             self.video.append(v)
         self.attention_after = cfg.attention_after
         self.attention = FactorisedSelfAttention(channels[cfg.attention_after], cfg.attention_reduction)
-        self.to_rgb = nn.Sequential(nn.Conv3d(channels[4], 3, 3, padding=1), nn.Tanh())
+        self.to_rgb = nn.Sequential(nn.Conv3d(channels[4], cfg.img_channels, 3, padding=1), nn.Tanh())
 
 
 class G3ANGenerator(nn.Module):
@@ -115,11 +115,17 @@ class G3ANGenerator(nn.Module):
         self.cfg = cfg
         self.z_dim, self.c_dim = cfg.z_dim, cfg.num_classes
         self.resolution, self.num_frames, self.video_frames = cfg.resolution, num_frames, TABLE1[-1][2]
-        self.img_channels = 3
+        self.img_channels = cfg.img_channels
         channels = [cfg.base_channels >> n for n in range(5)]
         self.mapping = None  # G3AN has no mapping network
         self.motion = G3Motion(cfg, channels)
         self.synthesis = G3Synthesis(cfg, channels)
+        for module in self.modules():  # the public code's initialisation
+            if isinstance(module, nn.Conv3d):
+                nn.init.normal_(module.weight, 0.0, 0.02)
+            elif isinstance(module, nn.BatchNorm3d):
+                nn.init.normal_(module.weight, 1.0, 0.02)
+                nn.init.zeros_(module.bias)
 
     def video(self, z: torch.Tensor, c: torch.Tensor | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """z [B, za + zm] -> (video [B, 3, 16, 64, 64] in [-1, 1], G_V features after each G^3 module)."""
@@ -157,40 +163,77 @@ class G3ANGenerator(nn.Module):
         """No schedule in G3AN."""
 
 
+def _sn(layer: nn.Module) -> nn.Module:
+    nn.init.normal_(layer.weight, 0.0, 0.02)
+    return nn.utils.spectral_norm(layer)
+
+
+def _with_classes(x: torch.Tensor, c: torch.Tensor | None, num_classes: int) -> torch.Tensor:
+    """Append the one-hot class as constant input channels (a conditional D sees it at every position)."""
+    if num_classes == 0:
+        return x
+    assert c is not None and c.shape == (x.shape[0], num_classes), f"conditional D needs c [B, {num_classes}]"
+    planes = c.to(x.dtype).reshape(*c.shape, *([1] * (x.dim() - 2))).expand(-1, -1, *x.shape[2:])
+    return torch.cat([x, planes], dim=1)
+
+
+class G3ANVideoDiscriminator(nn.Module):
+    """3-D video D of the public G3AN code: four (1x4x4 stride-2 spatial, 4x1x1 temporal) conv pairs with
+    spectral norm and leaky ReLU, then a 1x4x4 and a (T-12)x1x1 conv to one logit per clip."""
+
+    def __init__(self, channels: int, num_frames: int, num_classes: int = 0, img_channels: int = 3) -> None:
+        super().__init__()
+        assert num_frames >= 13, f"the video D needs at least 13 frames, got {num_frames}"
+        self.num_classes = num_classes
+        chans, layers = [img_channels + num_classes, channels, 2 * channels, 4 * channels, 8 * channels], []
+        for i in range(4):
+            layers += [_sn(nn.Conv3d(chans[i], chans[i + 1], (1, 4, 4), (1, 2, 2), (0, 1, 1))), nn.LeakyReLU(0.2),
+                       _sn(nn.Conv3d(chans[i + 1], chans[i + 1], (4, 1, 1))), nn.LeakyReLU(0.2)]
+        layers += [_sn(nn.Conv3d(8 * channels, 8 * channels, (1, 4, 4))), nn.LeakyReLU(0.2),
+                   _sn(nn.Conv3d(8 * channels, 1, (num_frames - 12, 1, 1)))]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, video: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:  # [B, 3, T, H, W]
+        return self.net(_with_classes(video, c, self.num_classes)).reshape(video.shape[0], 1)
+
+
+class G3ANImageDiscriminator(nn.Module):
+    """2-D image D of the public G3AN code: four 4x4 stride-2 convs with spectral norm, then a 4x4 conv."""
+
+    def __init__(self, channels: int, num_classes: int = 0, img_channels: int = 3) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        chans, layers = [img_channels + num_classes, channels, 2 * channels, 4 * channels, 8 * channels], []
+        for i in range(4):  # 64 -> 4
+            layers += [_sn(nn.Conv2d(chans[i], chans[i + 1], 4, 2, 1)), nn.LeakyReLU(0.2)]
+        self.net = nn.Sequential(*layers, _sn(nn.Conv2d(8 * channels, 1, 4)))
+
+    def forward(self, image: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:  # [B, 3, H, W]
+        return self.net(_with_classes(image, c, self.num_classes)).reshape(image.shape[0], 1)
+
+
 class G3ANDiscriminator(nn.Module):
-    """Two streams: a 2-D image D on every frame and a 3-D video D on the clip. forward() sums the video logit
-    and the mean frame logit so the shared training loop sees one [B, 1] logit; ``streams`` gives both."""
+    """G3AN's two discriminators, trained on their own losses (:mod:`stylegan_v.training.g3an_loss`): a video
+    D on the whole clip and an image D on one frame. ``forward`` sums both logits for generic callers
+    (profiling); training uses :meth:`streams`."""
 
     def __init__(self, cfg: G3ANConfig, num_frames: int) -> None:
         super().__init__()
-        d = cfg.d_channels
-        self.num_frames = num_frames
-        chans = [3, d, 2 * d, 4 * d, 8 * d]
-        image = []
-        for i in range(4):  # 64 -> 4
-            image += [nn.Conv2d(chans[i], chans[i + 1], 4, 2, 1, bias=False)]
-            image += [nn.BatchNorm2d(chans[i + 1])] if i > 0 else []
-            image += [nn.LeakyReLU(0.2, inplace=True)]
-        self.image = nn.Sequential(*image, nn.Conv2d(8 * d, 1, 4))
-        video, T = [], num_frames
-        for i in range(4):
-            kt, st = (4, 2) if T >= 2 else (3, 1)
-            video += [nn.Conv3d(chans[i], chans[i + 1], (kt, 4, 4), (st, 2, 2), (1, 1, 1), bias=False)]
-            video += [nn.BatchNorm3d(chans[i + 1])] if i > 0 else []
-            video += [nn.LeakyReLU(0.2, inplace=True)]
-            T = (T + 2 - kt) // st + 1
-        self.video = nn.Sequential(*video, nn.Conv3d(8 * d, 1, (T, 4, 4)))
+        self.num_frames, self.img_channels = num_frames, cfg.img_channels
+        self.video = G3ANVideoDiscriminator(cfg.d_channels, num_frames, cfg.num_classes, cfg.img_channels)
+        self.image = G3ANImageDiscriminator(cfg.d_channels, cfg.num_classes, cfg.img_channels)
 
-    def streams(self, video: torch.Tensor, t: torch.Tensor) -> dict[str, torch.Tensor]:
+    def streams(self, video: torch.Tensor, c: torch.Tensor | None = None,
+                frame: int = 0) -> dict[str, torch.Tensor]:
+        """video [B, K, C, 64, 64] -> {"video": [B, 1] on the clip, "image": [B, 1] on frame ``frame``}."""
         B, K, C, H, W = video.shape
-        assert (K, C, H, W) == (self.num_frames, 3, 64, 64), f"video must be [B, {self.num_frames}, 3, 64, 64]"
-        image_logits = self.image(video.reshape(B * K, C, H, W)).reshape(B, K)  # frames into batch
-        video_logits = self.video(video.transpose(1, 2)).reshape(B, 1)  # [B, 3, K, H, W]
-        return {"image": image_logits, "video": video_logits}
+        assert (K, C, H, W) == (self.num_frames, self.img_channels, 64, 64), \
+            f"video must be [B, {self.num_frames}, {self.img_channels}, 64, 64], got {list(video.shape)}"
+        return {"video": self.video(video.transpose(1, 2), c), "image": self.image(video[:, frame], c)}
 
     def forward(self, video: torch.Tensor, t: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-        s = self.streams(video, t)
-        return s["video"] + s["image"].mean(dim=1, keepdim=True)
+        s = self.streams(video, c)
+        return s["video"] + s["image"]
 
     def extra_losses(self) -> dict[str, torch.Tensor]:
         return {}

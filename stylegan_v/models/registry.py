@@ -11,6 +11,7 @@ from stylegan_v.models.config import G3ANConfig, MotionKind, StyleGANVConfig, ch
 from stylegan_v.models.discriminator import Discriminator
 from stylegan_v.models.g3an import G3ANDiscriminator, G3ANGenerator
 from stylegan_v.models.generator import Generator
+from stylegan_v.models.mocogan import MoCoGANDiscriminator, MoCoGANGenerator
 
 Builder = Callable[[Any, int, int], tuple[nn.Module, nn.Module]]
 
@@ -23,7 +24,7 @@ def _build_stylegan_v(cfg: StyleGANVConfig, resolution: int, num_frames: int) ->
 def _build_mocogan_sg2(cfg: StyleGANVConfig, resolution: int, num_frames: int) -> tuple[nn.Module, nn.Module]:
     if cfg.motion.kind not in (MotionKind.lstm, MotionKind.lstm_ema):
         raise ValueError(f"mocogan_sg2 needs model.motion.kind=lstm (or lstm_ema), got {cfg.motion.kind.value!r}")
-    return _build_stylegan_v(cfg, resolution, num_frames)
+    return MoCoGANGenerator(cfg, resolution, num_frames), MoCoGANDiscriminator(cfg, resolution, num_frames)
 
 
 def _build_g3an(cfg: G3ANConfig, resolution: int, num_frames: int) -> tuple[nn.Module, nn.Module]:

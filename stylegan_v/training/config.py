@@ -14,6 +14,7 @@ from hydra.core.config_store import ConfigStore
 from stylegan_v.checks import section
 
 AUGMENT_MODES = ("ada", "fixed", "off")
+RECIPES = ("stylegan_v", "g3an")  # the loss and optimiser scheme; g3an: two Ds with their own losses (model=g3an)
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -39,6 +40,7 @@ class AugmentConfig:
 
 @dataclass
 class TrainingConfig:
+    recipe: str = "stylegan_v"  # "stylegan_v": logistic loss, lazy R1, ADA, EMA; "g3an": G3AN's (see g3an.yaml)
     batch_size: int = 64  # videos per optimiser step, summed over all ranks
     batch_per_rank: int | None = None  # videos per forward on one rank (gradient accumulation); None = all
     total_kimg: float = 25000.0  # training length in thousands of frames shown to D
@@ -54,7 +56,8 @@ class TrainingConfig:
     #                          although G has no regulariser (path length weight 0)
     r1_gamma: float | None = None  # R1 weight; None = 0.0002 * resolution² / batch_size (0.2048 at 256², batch 64)
     r1_interval: int = 16  # lazy R1: every this many D steps; lr and betas of D are scaled to match
-    ema_kimg: float = 10.0  # EMA half-life of G_ema in thousands of videos at batch 32; scaled by batch_size / 32
+    ema_kimg: float = 10.0  # EMA half-life of G_ema in thousands of videos at batch 32, scaled by batch_size / 32;
+    #                         0 = no EMA (G_ema is a copy of G)
     ema_rampup: float | None = 0.05  # half-life at most this fraction of the frames seen so far; None = off
     mirror: bool = True  # flip each real clip left-right with probability 1/2 (official x-flip mirroring)
     cond: bool = False  # train on the dataset's class labels: c into G's mapping and motion codes and into D
@@ -86,8 +89,11 @@ class TrainingConfig:
         _check(self.kimg_per_tick > 0, "kimg_per_tick", "must be > 0", self.kimg_per_tick)
         _check(self.snapshot_ticks >= 1, "snapshot_ticks", "must be >= 1", self.snapshot_ticks)
         _check(self.keep_checkpoints >= 1, "keep_checkpoints", "must be >= 1", self.keep_checkpoints)
-        for key in ("eps", "ema_kimg"):
-            _check(getattr(self, key) > 0, key, "must be > 0", getattr(self, key))
+        _check(self.recipe in RECIPES, "recipe", f"must be one of {RECIPES}", self.recipe)
+        _check(self.eps > 0, "eps", "must be > 0", self.eps)
+        _check(self.ema_kimg >= 0, "ema_kimg", "must be >= 0 (0 = no EMA)", self.ema_kimg)
+        _check(self.recipe != "g3an" or self.augment.mode == "off", "augment.mode",
+               "must be off with recipe g3an (G3AN trains without augmentation)", self.augment.mode)
         for key in ("lr_g", "lr_d"):
             _check(getattr(self, key) is None or getattr(self, key) > 0, key, "must be > 0 or null",
                    getattr(self, key))

@@ -53,6 +53,7 @@ from stylegan_v.tracking.run import NullTracker
 from stylegan_v.training import checkpoint
 from stylegan_v.training.config import TrainingConfig
 from stylegan_v.training.fakes import video_generator
+from stylegan_v.training.g3an_loss import G3ANLoss
 from stylegan_v.training.loss import VideoGANLoss
 
 log = logging.getLogger(__name__)
@@ -122,10 +123,13 @@ def _peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def _lazy_adam(module: nn.Module, lr: float, betas: list[float], eps: float, interval: int) -> torch.optim.Adam:
-    """Adam for a module regularised every ``interval`` steps: lr x i/(i+1), betas ** (i/(i+1)) (StyleGAN2)."""
-    ratio = interval / (interval + 1)
-    return torch.optim.Adam(module.parameters(), lr=lr * ratio, betas=tuple(b**ratio for b in betas), eps=eps,
+def _lazy_adam(module: nn.Module, lr: float, betas: list[float], eps: float, interval: int | None) -> torch.optim.Adam:
+    """Adam for a module regularised every ``interval`` steps: lr x i/(i+1), betas ** (i/(i+1)) (StyleGAN2);
+    ``interval=None``: never regularised, plain Adam. A module with ``param_groups(lr)`` sets its own learning
+    rates per part (e.g. a video discriminator at a tenth of the image one's)."""
+    ratio = 1.0 if interval is None else interval / (interval + 1)
+    groups = module.param_groups(lr * ratio) if hasattr(module, "param_groups") else module.parameters()
+    return torch.optim.Adam(groups, lr=lr * ratio, betas=tuple(b**ratio for b in betas), eps=eps,
                             foreach=True)  # multi-tensor updates on the CPU too (CUDA's default)
 
 
@@ -172,9 +176,14 @@ class Trainer:
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.augment = (AugmentPipe(p=t.augment.p, video_consistent=t.augment.video_consistent).to(self.device)
                         if t.augment.mode != "off" else None)
-        self.loss = VideoGANLoss(self.G, self.D, self.augment, t.gamma(self.resolution))
-        self.opt_G = _lazy_adam(self.G, t.learning_rate(t.lr_g, self.resolution), t.betas, t.eps, t.g_reg_interval)
-        self.opt_D = _lazy_adam(self.D, t.learning_rate(t.lr_d, self.resolution), t.betas, t.eps, t.r1_interval)
+        if t.recipe == "g3an":  # two Ds with their own losses, plain Adam (no lazy regularisation)
+            self.loss: VideoGANLoss | G3ANLoss = G3ANLoss(self.G, self.D)
+            g_interval, d_interval = None, None
+        else:
+            self.loss = VideoGANLoss(self.G, self.D, self.augment, t.gamma(self.resolution))
+            g_interval, d_interval = t.g_reg_interval, t.r1_interval
+        self.opt_G = _lazy_adam(self.G, t.learning_rate(t.lr_g, self.resolution), t.betas, t.eps, g_interval)
+        self.opt_D = _lazy_adam(self.D, t.learning_rate(t.lr_d, self.resolution), t.betas, t.eps, d_interval)
         self.progress = Progress()
         resumed = self._resume()
         if not resumed and t.init_from:
@@ -198,12 +207,7 @@ class Trainer:
         the same networks; the typed copy builds them now): the colour channels, and the classes of a
         conditional run (training.cond). Returns the classes (0: none)."""
         model = self.cfg.model
-        if model.name == "g3an":
-            if self.videos.channels != 3:
-                raise ValueError(f"g3an generates RGB videos; dataset {self.cfg.dataset.name} is grayscale "
-                                 "(prepare it with dataset.grayscale=false)")
-        else:
-            model.img_channels = self.model_cfg.img_channels = self.videos.channels
+        model.img_channels = self.model_cfg.img_channels = self.videos.channels
         classes = len(self.videos.manifest.get("label_names", []))
         key = "num_classes" if model.name == "g3an" else "c_dim"
         if not self.tcfg.cond:
@@ -326,10 +330,12 @@ class Trainer:
     # ------------------------------------------------------------------------------------------ steps
 
     def _sync_grads(self, module: nn.Module) -> None:
-        params = [p for p in module.parameters() if p.requires_grad]
-        for p in params:
-            if p.grad is None:
-                p.grad = torch.zeros_like(p)
+        """Average the gradients over ranks. Parameters outside this phase's graph keep no gradient, so Adam
+        leaves them alone (the R1 phase of a multi-head D only reaches its R1 head); every rank builds the
+        same graph, so the set is the same on all ranks."""
+        params = [p for p in module.parameters() if p.requires_grad and p.grad is not None]
+        if not params:
+            return
         if self.env.is_distributed:
             flat = torch.cat([p.grad.flatten() for p in params])
             dist.all_reduce(flat)
@@ -377,6 +383,11 @@ class Trainer:
 
     def _update_ema(self) -> None:
         t = self.tcfg
+        if t.ema_kimg == 0:  # no EMA: G_ema follows G exactly
+            with torch.inference_mode():
+                for e, p in zip(self.G_ema.state_dict().values(), self.G.state_dict().values()):
+                    e.copy_(p)
+            return
         ema_nimg = t.ema_kimg * 1000 * t.batch_size / 32  # half-life in videos
         if t.ema_rampup is not None:  # ... at most this fraction of the frames seen so far (official)
             ema_nimg = min(ema_nimg, self.progress.nimg * t.ema_rampup)

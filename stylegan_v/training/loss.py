@@ -23,15 +23,24 @@ def _extra(module: nn.Module) -> dict[str, Tensor]:
 
 
 class VideoGANLoss:
-    """Losses of one training step, phase by phase; returns the scalars it logged."""
+    """Losses of one training step, phase by phase; returns the scalars it logged.
+
+    A D with several heads (``D.heads(videos, t, c) -> {name: logits}``, e.g. MoCoGAN+SG2's image and video
+    discriminators) gets the softplus terms of every head summed, and R1 on ``D.r1_head`` only, as the official
+    loss does; a plain D is one head.
+    """
 
     def __init__(self, G: nn.Module, D: nn.Module, augment: Augment | None, r1_gamma: float) -> None:
         self.G, self.D, self.augment, self.r1_gamma = G, D, augment, r1_gamma
 
-    def _D(self, videos: Tensor, t: Tensor, c: Tensor | None) -> Tensor:
+    def _D(self, videos: Tensor, t: Tensor, c: Tensor | None) -> dict[str, Tensor]:
         if self.augment is not None:
             videos = self.augment(videos)
-        return self.D(videos, t, c)
+        heads = getattr(self.D, "heads", None)
+        return heads(videos, t, c) if heads is not None else {"": self.D(videos, t, c)}
+
+    def _sign_head(self, logits: dict[str, Tensor]) -> Tensor:
+        return logits[getattr(self.D, "r1_head", "")]
 
     def accumulate_gradients(self, phase: str, real: Tensor, real_t: Tensor, z: Tensor, fake_t: Tensor,
                              gain: float = 1.0, real_c: Tensor | None = None,
@@ -46,19 +55,19 @@ class VideoGANLoss:
         stats: dict[str, Tensor] = {}
         if phase == "G":
             fake = self.G(z, fake_t, fake_c)
-            logits = self._D(fake, fake_t, fake_c)
-            loss = F.softplus(-logits).mean()  # -log sigmoid(D(G(z)))
-            stats["loss/G"] = loss.detach()
+            loss = sum(F.softplus(-logits).mean() for logits in self._D(fake, fake_t, fake_c).values())
+            stats["loss/G"] = loss.detach()  # -log sigmoid(D(G(z))), per head
             for name, term in _extra(self.G).items():
                 loss = loss + term
                 stats[f"loss/G_{name}"] = term.detach()
         elif phase == "D":
             with torch.no_grad():
                 fake = self.G(z, fake_t, fake_c)
-            logits_fake = self._D(fake, fake_t, fake_c)
-            logits_real = self._D(real, real_t, real_c)
-            loss = F.softplus(logits_fake).mean() + F.softplus(-logits_real).mean()
+            heads_fake = self._D(fake, fake_t, fake_c)
+            heads_real = self._D(real, real_t, real_c)
+            loss = sum(F.softplus(heads_fake[h]).mean() + F.softplus(-heads_real[h]).mean() for h in heads_real)
             stats["loss/D"] = loss.detach()
+            logits_real, logits_fake = self._sign_head(heads_real), self._sign_head(heads_fake)
             stats["D/real_sign"] = logits_real.detach().sign().mean()  # what ADA steers towards its target
             stats["D/real"], stats["D/fake"] = logits_real.detach().mean(), logits_fake.detach().mean()
             for name, term in _extra(self.D).items():
@@ -66,13 +75,13 @@ class VideoGANLoss:
                 stats[f"loss/D_{name}"] = term.detach()
         elif phase == "Dreg":
             real = real.detach().requires_grad_(True)
-            logits = self._D(real, real_t, real_c)
+            logits = self._sign_head(self._D(real, real_t, real_c))
             (grad,) = torch.autograd.grad(logits.sum(), real, create_graph=True)
             # Squared gradient norm per frame, averaged over the k frames of each video.
             penalty = grad.square().sum(dim=(2, 3, 4)).mean(dim=1)  # [B]
             loss = penalty.mean() * (self.r1_gamma / 2)
             stats["loss/R1"], stats["R1/penalty"] = loss.detach(), penalty.detach().mean()
-            loss = loss + logits.sum() * 0  # keeps every D parameter in the graph (uniform gradient sync)
+            loss = loss + logits.sum() * 0  # every parameter of the head gets a gradient (zero if unused), as official
         else:
             raise ValueError(f"unknown phase {phase!r}; valid: G, D, Dreg")
         (loss * gain).backward()

@@ -31,7 +31,6 @@ ABLATIONS: dict[str, list[str]] = {
     "d_no_time": ["discriminator.time_cond=none"],
     "image_stylegan2": ["motion.kind=none", "num_frames=1"],
     "fused_always": ["synthesis.fused_modconv=always"],
-    "mocogan_sg2": ["name=mocogan_sg2", "motion.kind=lstm", "motion.code_distance=1"],
 }
 
 

@@ -56,11 +56,23 @@ def test_conditional_g3an_api_and_backward() -> None:
     assert video.shape == (2, 16, 3, 64, 64)
     other = G(z, t, torch.nn.functional.one_hot(torch.tensor([2, 2]), 6).float())
     assert not torch.allclose(other, video)  # the category changes the motion
-    streams = D.streams(video, t)
-    assert streams["image"].shape == (2, 16) and streams["video"].shape == (2, 1)
-    D(video, t).mean().backward()
+    streams = D.streams(video, c, frame=3)
+    assert streams["image"].shape == (2, 1) and streams["video"].shape == (2, 1)
+    D(video, t, c).mean().backward()
     assert all(p.grad is not None for p in G.motion.parameters())
     assert G.extra_losses() == {} and D.extra_losses() == {}
     # frames are picked by t: frame 5 of the full video
     picked = G(z, torch.tensor([[5.0], [5.0]]), c)
     torch.testing.assert_close(picked[:, 0], video[:, 5])
+
+
+def test_public_code_discriminators_spectral_norm_and_sizes() -> None:
+    """The video D (1x4x4 / 4x1x1 pairs) and image D (4x4 stride 2) of the public code, spectrally normalised,
+    without BatchNorm; a conditional D takes the one-hot class as extra input channels."""
+    cfg = G3ANConfig(num_classes=3, base_channels=32, d_channels=8)
+    D = G3ANDiscriminator(cfg, 16)
+    convs = [m for m in D.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Conv3d))]
+    assert convs and all(hasattr(m, "weight_orig") for m in convs)  # spectral norm on every conv
+    assert not [m for m in D.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    assert D.video.net[0].in_channels == D.image.net[0].in_channels == 3 + 3
+    assert [m.kernel_size for m in D.video.net if isinstance(m, torch.nn.Conv3d)][:2] == [(1, 4, 4), (4, 1, 1)]

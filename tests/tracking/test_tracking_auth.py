@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import MlflowServer
+from mlflow_helpers import MlflowServer
 
 from stylegan_v.tracking import RunTracker, TrackingAuthError, TrackingConfig
 
