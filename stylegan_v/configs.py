@@ -60,6 +60,7 @@ class RootConfig:
     sweep: Any = None  # set by a sweep file (sweeps/): {name, point, parent_run_id}; None for single runs
     report: Any = None
     pipeline: Any = None  # the DVC pipeline's own keys (conf/pipeline.yaml): datasets to prepare, export dir
+    site: Any = None  # this machine's settings (conf/local/default.yaml, git-ignored); cluster/slurm.yaml reads site.slurm
 
 
 def register_configs() -> ConfigStore:

@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import hydra
 from omegaconf import DictConfig
 
+from stylegan_v.cli import entry_point
 from stylegan_v.configs import register_configs, resolved_yaml, validate
 from stylegan_v.files import atomic_write_json, exclusive_lock
 from stylegan_v.metrics.config import MetricsConfig
@@ -152,7 +152,7 @@ def _evaluate_job(config_yaml: str) -> dict:
     return run(OmegaConf.create(config_yaml))
 
 
-@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+@entry_point("evaluate", check=validate)
 def main(cfg: DictConfig) -> None:
     from stylegan_v.launch.submit import rank0_result, submit
 

@@ -21,13 +21,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 from PIL import Image
-from tqdm import tqdm
 
 from stylegan_v.checks import require
+from stylegan_v.cli import entry_point
 from stylegan_v.configs import register_configs
 from stylegan_v.data.encode import Mp4Writer
 from stylegan_v.files import atomic_write_bytes
@@ -35,6 +34,7 @@ from stylegan_v.latents import CodeSets, code_sizes, g_inputs, manipulate, sampl
 from stylegan_v.models.g3an import G3ANGenerator
 from stylegan_v.models.generator import time_chunks, to_rgb_uint8
 from stylegan_v.models.noise import seed_from_z
+from stylegan_v.progress import progress_bar
 from stylegan_v.tool_config import GenerateConfig
 from stylegan_v.training.checkpoint import load_generator, resolve
 
@@ -135,8 +135,9 @@ def run(cfg: GenerateConfig) -> dict[str, Any]:
     out = Path(cfg.out)
     picks, grid = grid_indices(cfg.num_frames), []
     with Mp4Writer(out, fps) as writer, torch.inference_mode():
-        for i, t in enumerate(tqdm(time_chunks(z.shape[0], cfg.num_frames, cfg.chunk, cfg.start, step, device),
-                                   total=-(-cfg.num_frames // cfg.chunk), unit="chunk", desc=f"generate {out.name}")):
+        chunks = time_chunks(z.shape[0], cfg.num_frames, cfg.chunk, cfg.start, step, device)
+        for i, t in enumerate(progress_bar(chunks, total=-(-cfg.num_frames // cfg.chunk), unit="chunk",
+                                           desc=f"generate {out.name}")):
             video = G(z, t, c, truncation_psi=cfg.truncation_psi, **kwargs)  # [N, T, 3, H, W]
             frames = to_rgb_uint8(video)
             N, T, C, H, W = frames.shape
@@ -156,7 +157,7 @@ def run(cfg: GenerateConfig) -> dict[str, Any]:
 register_configs()
 
 
-@hydra.main(config_path="../conf", config_name="generate", version_base="1.3")
+@entry_point("generate", config_name="generate")
 def main(cfg: DictConfig) -> None:
     run(OmegaConf.to_object(cfg))
 

@@ -10,10 +10,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from stylegan_v.checks import require
+from stylegan_v.cli import entry_point
 from stylegan_v.configs import register_configs
 from stylegan_v.data.build import build_dataset
 from stylegan_v.data.config import DatasetConfig
@@ -58,7 +58,7 @@ def check_matches_config(videos: VideoDataset, cfg: DictConfig) -> None:
                 f"{prepared}); {again}", configured)
 
 
-@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+@entry_point("prepare")
 def main(cfg: DictConfig) -> None:
     run(cfg)
 

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-import hydra
 import torch
 from omegaconf import DictConfig
 
+from stylegan_v.cli import entry_point, type_groups
 from stylegan_v.configs import as_schema, register_configs
 from stylegan_v.models.config import to_model_config
 from stylegan_v.models.generator import count_params
@@ -121,7 +121,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     return result
 
 
-@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+def _check(cfg: DictConfig) -> None:
+    """What :func:`run` would refuse: every group's ranges and the ``+profile.*`` options."""
+    type_groups(cfg)
+    as_schema(ProfileOptions, cfg.profile if "profile" in cfg else {})
+
+
+@entry_point("profile", check=_check)
 def main(cfg: DictConfig) -> None:
     run(cfg)
 

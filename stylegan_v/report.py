@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from stylegan_v.cli import entry_point
 from stylegan_v.configs import register_configs
 from stylegan_v.reports.build import build_report
 from stylegan_v.reports.config import ReportConfig
@@ -37,7 +37,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 register_configs()
 
 
-@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+@entry_point("report")
 def main(cfg: DictConfig) -> None:
     result = run(cfg)
     log.info("report written to %s (%d runs)", result["out_dir"], result["num_runs"])

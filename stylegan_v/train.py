@@ -18,10 +18,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import hydra
 from omegaconf import DictConfig
 
 from stylegan_v import prepare
+from stylegan_v.cli import entry_point
 from stylegan_v.configs import register_configs, resolved_yaml, validate
 from stylegan_v.files import atomic_write_json, exclusive_lock
 from stylegan_v.launch.config import SlurmClusterConfig
@@ -81,7 +81,7 @@ register_configs()
 register_resolvers()
 
 
-@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+@entry_point("train", check=validate)
 def main(cfg: DictConfig) -> None:
     run(cfg)
 

@@ -28,11 +28,10 @@ import zipfile
 from pathlib import Path
 from typing import IO, Any, Optional
 
-from tqdm import tqdm
-
 from stylegan_v.data import format as fmt
 from stylegan_v.data.recipes import Settings, Task, plan, run_task
 from stylegan_v.files import atomic_write, atomic_write_text, exclusive_lock
+from stylegan_v.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +161,7 @@ def die_with_parent() -> None:
 
 def _run_tasks(tasks: list[Task], settings: Settings, tmp: Path) -> None:
     workers = settings["num_workers"] if settings["num_workers"] is not None else default_workers()
-    bar = tqdm(total=len(tasks), desc=f"prepare {settings['name']}", unit="task")
+    bar = progress_bar(total=len(tasks), desc=f"prepare {settings['name']}", unit="task")
     frames = 0
     try:
         if workers == 0 or len(tasks) <= 1:

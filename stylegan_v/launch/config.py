@@ -57,6 +57,10 @@ class SlurmClusterConfig:
     wait: bool = True  # wait for the job to end (DVC stages); false = return once queued (submit and walk away)
     log_dir: str = "${paths.runs_dir}/_submitit"  # shared filesystem; each submission gets a fresh sub-folder
     additional_parameters: dict[str, Any] = field(default_factory=dict)  # passed to sbatch verbatim
+    # Shell lines at the top of every job script (single jobs and sweep arrays), before the task starts:
+    # `module load ...`, `source .../activate`, `export NCCL_IB_HCA=...`; usually from the site file.
+    # Shell variables as $VAR: ${...} is OmegaConf's.
+    setup: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         _require(self.kind == "slurm", "kind", "must be 'slurm' for the slurm schema", self.kind)
@@ -70,6 +74,15 @@ class SlurmClusterConfig:
         _require(self.mem_gb is None or self.mem_gb > 0, "mem_gb", "must be null or > 0", self.mem_gb)
         _require(self.signal_delay_s < self.timeout_min * 60, "signal_delay_s",
                  f"must be shorter than the time limit ({self.timeout_min * 60} s)", self.signal_delay_s)
+        for line in self.setup:
+            _require(isinstance(line, str) and line.strip() != "" and "\n" not in line, "setup",
+                     "must be a list of non-empty, single-line shell commands", line)
+            _require(not line.lstrip().startswith("#SBATCH"), "setup",
+                     "holds shell lines; pass sbatch options through additional_parameters", line)
+            # The config is resolved and re-read on the way (sweep launcher, job nodes), which would turn an
+            # escaped `\${VAR}` back into an OmegaConf interpolation.
+            _require("${" not in line, "setup", "must write shell variables as $VAR, not ${VAR} "
+                     "(OmegaConf's interpolation syntax)", line)
 
     @property
     def world_size(self) -> int:

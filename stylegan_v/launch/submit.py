@@ -111,7 +111,8 @@ def make_executor(cluster: ClusterConfig, folder: Path) -> submitit.Executor:
         )
         optional = dict(partition=cluster.partition, account=cluster.account, qos=cluster.qos,
                         constraint=cluster.constraint, gpus_per_node=cluster.gpus_per_node or None,
-                        mem=f"{int(cluster.mem_gb * 1024)}M" if cluster.mem_gb else None)
+                        mem=f"{int(cluster.mem_gb * 1024)}M" if cluster.mem_gb else None,
+                        setup=list(cluster.setup) or None)
         params.update({k: v for k, v in optional.items() if v is not None})
         executor.update_parameters(**params)
         return executor
@@ -134,6 +135,11 @@ def submit(fn: Callable[..., R], *args: Any, cluster: ClusterConfig, name: str =
     if isinstance(cluster, LocalClusterConfig) and cluster.processes == 0:
         return InProcessJob(fn, *args, **kwargs)
     folder = submission_folder(cluster.log_dir, name)
-    job = make_executor(cluster, folder).submit(fn, *args, **kwargs)
+    executor = make_executor(cluster, folder)
+    # Submitted from inside an allocation (`dvc repro` under salloc, a job queueing another), sbatch and
+    # local workers would inherit its SLURM_* and rank variables and take its node list, task count or
+    # rank for their own: hide them while submitting.
+    with submitit.helpers.clean_env():
+        job = executor.submit(fn, *args, **kwargs)
     log.info("submitted %s as job %s (%s, logs in %s)", name, job.job_id, cluster.kind, folder)
     return job

@@ -205,9 +205,13 @@ class SweepCallback(Callback):
 
     def __init__(self) -> None:
         self._ended = False
+        # The submitting process's Slurm variables, hidden while the sweep submits and put back at its end
+        # (a plain dict: the launcher pickles its Hydra context, callbacks included, into every point).
+        self._hidden_env: dict[str, str] = {}
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         self._ended = True
+        os.environ.update(self._hidden_env)
 
     def _fail_unless_ended(self, sweep_dir: Path) -> None:
         if not self._ended:
@@ -241,6 +245,15 @@ class SweepCallback(Callback):
         if config.cluster.kind == "slurm" and not config.cluster.wait and uses_submitit_launcher(config.hydra):
             threading.Thread(target=_exit_once_queued, args=(sweep_dir / SUBMITIT_DIR, len(points), sweep_dir),
                              name="sweep-queued-watcher", daemon=True).start()
+        if config.cluster.kind == "slurm" and uses_submitit_launcher(config.hydra):
+            # Submitted from inside an allocation (`salloc`, a job), the launcher's sbatch would hand its SLURM_*
+            # and rank variables to every point: hide them until the sweep ends (only the submitting side runs
+            # this callback; the points' own variables are Slurm's).
+            import submitit
+
+            with submitit.helpers.clean_env():  # submitit's own list of what a nested submission must not see
+                kept = set(os.environ)
+            self._hidden_env = {k: os.environ.pop(k) for k in list(os.environ) if k not in kept}
 
 
 # ------------------------------------------------------------------------------------------ point side

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 import numpy as np
-from tqdm import tqdm
+
+from stylegan_v.progress import progress_bar
 
 
 def batched_features(items: Iterable[np.ndarray], features: Callable[[np.ndarray], np.ndarray], batch_size: int,
@@ -24,7 +25,7 @@ def batched_features(items: Iterable[np.ndarray], features: Callable[[np.ndarray
             out.append(np.asarray(features(np.stack(batch)), dtype=np.float64))
             batch.clear()
 
-    for item in tqdm(items, total=total, desc=desc, unit=unit, disable=not progress):
+    for item in progress_bar(items, enabled=progress, total=total, desc=desc, unit=unit):
         if batch and item.shape != batch[0].shape:
             flush()
         batch.append(item)

@@ -45,6 +45,11 @@ class TrackingConfig:
     # ... and is retried at most this often (MLflow's own defaults, 120 s x 7 retries with back-off,
     # would stall a tick for many minutes). After the first failure the tracker goes offline for the segment.
     request_max_retries: int = 0
+    # CPU/GPU utilisation and memory of every node, sampled by MLflow's own system-metrics monitor into the
+    # run as system/* metrics (GPU figures need the `gpu` extra: nvidia-ml-py). Off by default: one more
+    # thread and HTTP traffic per node.
+    system_metrics: bool = False
+    system_metrics_interval_s: float = 10.0
 
     def __post_init__(self) -> None:
         _require(self.tracking_uri is None or (isinstance(self.tracking_uri, str) and self.tracking_uri.strip() != ""),
@@ -57,6 +62,8 @@ class TrackingConfig:
                  self.request_timeout_s)
         _require(0 <= self.request_max_retries <= 10, "request_max_retries", "must be in [0, 10]",
                  self.request_max_retries)
+        _require(self.system_metrics_interval_s >= 1, "system_metrics_interval_s", "must be >= 1 second",
+                 self.system_metrics_interval_s)
 
     def resolved_uri(self) -> str:
         return resolve_tracking_uri(self.tracking_uri)

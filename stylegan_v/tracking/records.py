@@ -195,6 +195,11 @@ def apply_record(ctx: RunContext, record: Mapping[str, Any], *, live: bool) -> N
         current = client.get_run(ctx.run_id).data.tags
         merged = {key: join_list_tag(current.get(key), value) for key, value in record["tags"].items()}
         _log_batch(client, ctx.run_id, tags=merged)
+    elif op == "input":
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        dataset = Dataset(name=record["name"], digest=record["digest"], source_type="local", source=record["source"])
+        client.log_inputs(ctx.run_id, [DatasetInput(dataset, [InputTag("mlflow.data.context", "training")])])
     elif op == "artifact":
         path = Path(record["path"])
         if not path.exists():
@@ -215,7 +220,8 @@ def apply_record(ctx: RunContext, record: Mapping[str, Any], *, live: bool) -> N
         else:
             raise ValueError(f"close status must be one of {list(CLOSE_STATUSES)}, got {status!r}")
     else:
-        raise ValueError(f"unknown tracking record op {op!r}; valid: open, metrics, tags, append_tags, artifact, close")
+        raise ValueError(f"unknown tracking record op {op!r}; valid: open, metrics, tags, append_tags, input, "
+                         "artifact, close")
 
 
 def join_list_tag(current: str | None, item: str) -> str:

@@ -85,6 +85,9 @@ class NullTracker:
     def append_tags(self, tags: Mapping[str, Any]) -> None:
         pass
 
+    def log_input(self, name: str, digest: str, source: str) -> None:
+        pass
+
     def close(self, status: str = "FINISHED") -> None:
         if status not in CLOSE_STATUSES:
             raise ValueError(f"close status must be one of {list(CLOSE_STATUSES)}, got {status!r}")
@@ -210,6 +213,12 @@ class RunTracker(NullTracker):
         segment is replayed."""
         if self.cfg.enabled and tags:
             self._emit({"op": "append_tags", "time": now_ms(), "tags": clean_tags(tags)})
+
+    def log_input(self, name: str, digest: str, source: str) -> None:
+        """The training data as an MLflow dataset input (name, content hash as digest, where it lives): the
+        UI's Datasets column, and runs on the same pixels share one digest."""
+        if self.cfg.enabled:  # MLflow keeps at most 36 characters of a digest
+            self._emit({"op": "input", "time": now_ms(), "name": name, "digest": digest[:32], "source": source})
 
     def close(self, status: str = "FINISHED") -> None:
         """End this job segment. ``FINISHED``/``FAILED``/``KILLED`` end the run; ``REQUEUED`` (preemption or

@@ -24,10 +24,11 @@ import torch.distributed as dist
 from omegaconf import DictConfig, OmegaConf
 
 from stylegan_v.configs import validate
-from stylegan_v.files import LockBusy, atomic_write_text, exclusive_lock
+from stylegan_v.files import LockBusy, append_jsonl, atomic_write_text, exclusive_lock
 from stylegan_v.launch.allocator import keep_freed_memory
 from stylegan_v.launch.distributed import DistributedEnv, distributed
 from stylegan_v.tracking.run import RunTracker
+from stylegan_v.tracking.system_metrics import system_metrics
 from stylegan_v.training.loop import Trainer
 from stylegan_v.training.rundir import run_dir as derive_run_dir
 
@@ -43,6 +44,7 @@ def git_commit() -> str:
 
 
 RUN_LOCK = ".lock"  # in the run directory, held by rank 0 of the job training into it
+FINISHED_RUNS = "finished_runs.jsonl"  # in paths.runs_dir: one line per finished run
 
 # How a segment ends, as the MLflow run should record it.
 CLOSE_STATUS = {("finished", None): "FINISHED", ("interrupted", signal.SIGUSR2): "REQUEUED",
@@ -73,6 +75,13 @@ def lock_run_dir(run_dir: Path, env: DistributedEnv) -> Iterator[None]:
         yield
 
 
+def record_finished(run_dir: Path, cfg: DictConfig, run_id: str | None) -> None:
+    """Append the run to ``<runs_dir>/finished_runs.jsonl``: the file changes exactly when a run finishes, so
+    the report stage of the pipeline depends on it (and re-runs when a sweep elsewhere adds a run)."""
+    append_jsonl(Path(cfg.paths.runs_dir) / FINISHED_RUNS, {"run_dir": str(run_dir), "mlflow_run_id": run_id,
+                                                              "experiment": cfg.experiment_name})
+
+
 class TrainJob(submitit.helpers.Checkpointable):
     """``TrainJob()(config_yaml)`` trains on this rank; returns a summary on rank 0."""
 
@@ -88,20 +97,28 @@ class TrainJob(submitit.helpers.Checkpointable):
                 run_dir.mkdir(parents=True, exist_ok=True)
                 atomic_write_text(run_dir / "config.yaml", config_yaml)
             sweep = cfg.get("sweep") or {}  # set for the points of a sweep (sweeps/): name, point, parent run
-            tags = {"git_commit": git_commit(), "experiment": cfg.experiment_name,
-                    "sweep.name": sweep.get("name"), "sweep.point": sweep.get("point")}
+            tags = {"mlflow.source.git.commit": git_commit(), "mlflow.source.name": "stylegan_v.train",
+                    "experiment": cfg.experiment_name, "sweep.name": sweep.get("name"),
+                    "sweep.point": sweep.get("point")}
             tracker = RunTracker.open(run_dir, typed.tracking, run_name=run_dir.name,
                                       params=OmegaConf.to_container(cfg, resolve=True),
                                       tags={k: v for k, v in tags.items() if v is not None},
                                       parent_run_id=sweep.get("parent_run_id"), is_main=env.is_main)
-            try:
-                trainer = Trainer(cfg, run_dir, env, tracker, typed)
-                tracker.set_tags({"dataset_hash": trainer.videos.content_hash})
-                status = trainer.run()
-            except BaseException:
-                tracker.close("FAILED")
-                raise
+            tracker.log_artifact(run_dir / "config.yaml")  # the resolved config, as the job ran it
+            if env.is_distributed:
+                dist.barrier()  # rank 0 has written mlflow_run.json: every node's monitor can find the run
+            with system_metrics(run_dir, typed.tracking, first_on_node=env.local_rank == 0):
+                try:
+                    trainer = Trainer(cfg, run_dir, env, tracker, typed)
+                    tracker.set_tags({"dataset_hash": trainer.videos.content_hash})
+                    tracker.log_input(cfg.dataset.name, trainer.videos.content_hash, str(trainer.videos.path))
+                    status = trainer.run()
+                except BaseException:
+                    tracker.close("FAILED")
+                    raise
             tracker.close(CLOSE_STATUS[status, trainer.stop_signal])
+            if env.is_main and status == "finished":
+                record_finished(run_dir, cfg, tracker.run_id)
             summary = {"status": status, "run_dir": str(run_dir), "kimg": trainer.progress.kimg,
                        "step": trainer.progress.step, "rank": env.rank, "mlflow_run_id": tracker.run_id,
                        **trainer.cost.totals()}

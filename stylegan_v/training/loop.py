@@ -498,11 +498,18 @@ class Trainer:
             "augment/p": float(self.augment.p) if self.augment is not None else 0.0,
             "resources/peak_memory_mb": _peak_memory_mb(self.device),
         })
+        # ETA at this tick's speed: the kimg left to total_kimg, or to max_steps when that comes first
+        t = self.tcfg
+        left_kimg = max(t.total_kimg - self.progress.kimg, 0.0)
+        if t.max_steps is not None:
+            left_kimg = min(left_kimg, max(t.max_steps - self.progress.step, 0) * t.batch_size * self.num_frames / 1000)
+        means["timing/eta_sec"] = left_kimg * means["timing/sec_per_kimg"]
+        eta_min, eta_sec = divmod(round(means["timing/eta_sec"]), 60)
         if self.env.is_main:
-            log.info("tick %d  kimg %.3f  step %d  sec/kimg %.1f  G %.3f  D %.3f  p %.3f  mem %.0f MB",
+            log.info("tick %d  kimg %.3f  step %d  sec/kimg %.1f  eta %d:%02d:%02d  G %.3f  D %.3f  p %.3f  mem %.0f MB",
                      self.progress.tick, self.progress.kimg, self.progress.step, means["timing/sec_per_kimg"],
-                     means.get("loss/G", float("nan")), means.get("loss/D", float("nan")), means["augment/p"],
-                     means["resources/peak_memory_mb"])
+                     *divmod(eta_min, 60), eta_sec, means.get("loss/G", float("nan")),
+                     means.get("loss/D", float("nan")), means["augment/p"], means["resources/peak_memory_mb"])
             if self.progress.tick % self.tracker.cfg.log_every_ticks == 0:
                 means.update(cost_metrics(self.cost, with_sacct=False))
                 self.tracker.log_metrics(means, step=self.tracker.step_for(self.progress.nimg))

@@ -81,6 +81,18 @@ def test_dvc_repro_end_to_end_then_nothing_to_do(tmp_path) -> None:
         assert name in html, f"dvc plots show does not render {name}"
     elapsed = _assert_noop(clone)
     print(f"no-op dvc repro: {elapsed:.1f} s")
+    # A run finishing outside the pipeline (a sweep point, a manual run) into the same runs/ and store: the
+    # report stage, and only it, is out of date; a run that stops early is not "finished" and changes nothing.
+    extra = subprocess.run([sys.executable, "-m", "stylegan_v.train", "experiment=smoke", "training.max_steps=1",
+                            "training.metrics=[]", "experiment_name=extra",
+                            f"tracking.tracking_uri=sqlite:///{clone / 'mlflow.db'}"],
+                           cwd=clone, capture_output=True, text=True, timeout=300)
+    assert extra.returncode == 0, extra.stderr[-3000:]
+    status = _dvc(clone, "status", "--json")
+    assert json.loads(status.stdout).keys() == {"report"}, status.stdout
+    rerun = _dvc(clone, "repro")
+    assert "Running stage 'report'" in rerun.stdout and "Running stage 'train'" not in rerun.stdout
+    _assert_noop(clone)
     # An experiment: DVC recomposes params.yaml from conf/ with -S overrides (its Hydra support) and re-runs
     # exactly what the change touches: the model changed, so train onwards; the data did not.
     overrides = [*MICRO, f"tracking.tracking_uri=sqlite:///{clone / 'mlflow.db'}", "model.motion.kernel_size=5"]
@@ -92,6 +104,8 @@ def test_dvc_repro_end_to_end_then_nothing_to_do(tmp_path) -> None:
     assert yaml.safe_load((clone / "params.yaml").read_text())["model"]["motion"]["kernel_size"] == 5
     shown = _dvc(clone, "exp", "show", "--no-pager", "--csv")
     assert shown.returncode == 0 and "fvd256_16f" in shown.stdout and "device_days" in shown.stdout
+    changed = _dvc(clone, "exp", "show", "--no-pager", "--only-changed", "--csv")  # the README's command
+    assert changed.returncode == 0 and "kernel_size" in changed.stdout, changed.stderr[-2000:]
 
 
 @pytest.mark.slurm

@@ -70,7 +70,7 @@ def test_two_node_smoke_trains_and_checkpoints(tiny_cfg) -> None:
     metrics, tags = runs[0].data.metrics, runs[0].data.tags
     assert metrics["cost/gpu_days"] == 0 and metrics["cost/device_days"] > 0, "a CPU run costs device-days"
     assert metrics["cost/sacct_device_days"] > 0, "Slurm's own figure is logged beside ours"
-    assert tags["slurm.job_ids"] == result["job_id"] and tags["git_commit"]
+    assert tags["slurm.job_ids"] == result["job_id"] and len(tags["mlflow.source.git.commit"]) == 40
 
 
 def test_usr2_checkpoints_requeues_and_resumes(tiny_cfg) -> None:

@@ -1,0 +1,159 @@
+"""The one wrapper around every Hydra entry point: its own ``--help`` page, and config errors as one line.
+
+``@entry_point("train")`` over ``def main(cfg)`` replaces ``@hydra.main``. Before Hydra runs, the wrapper
+
+- selects the entry point's help page, ``conf/hydra/help/<name>.yaml``, whose group lists come from ``conf/``
+  through the ``help_groups`` resolver (user-facing options only: no ``base_*`` schemas, ``*_schema``, ``_base``);
+- composes the config once and checks it (types, unknown keys, ranges) for a plain run and for ``--cfg``, so
+  a bad value is one line, ``error: <key> …``, and exit status 2 (a usage error, as for argparse), before
+  anything is prepared or queued. ``--verbose`` (removed before Hydra parses the command line) or
+  ``HYDRA_FULL_ERROR=1`` keeps the traceback.
+
+Only that check is turned into one line: whatever fails once the task runs keeps Hydra's usual report. A
+multirun (``-m``) and a config from elsewhere (``--config-dir``, DVC's ``params.yaml``) skip the check and
+are checked by the task itself, point by point.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import sys
+import textwrap
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.object_type import ObjectType
+from hydra.errors import HydraException, MissingConfigException
+from hydra.types import TaskFunction
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+USAGE_ERROR = 2  # exit status of a refused command line (argparse's)
+VERBOSE_FLAG = "--verbose"
+HELP_WIDTH = 110  # characters per line of the option lists in --help
+# What composing and typing a config raises for a bad command line: schema range checks (ConfigError is a
+# ValueError; some schemas raise ValueError itself), Hydra's composition errors, OmegaConf's type/key errors.
+CONFIG_ERRORS = (ValueError, HydraException, OmegaConfBaseException)
+# Hydra's own trailers on a message: not about the user's value.
+_NOISE_PREFIXES = ("full_key:", "object_type=", "reference_type=", "Config search path", "provider=")
+
+
+def type_groups(cfg: DictConfig) -> Any:
+    """The default check: every group typed by its schema, so each runs its range checks."""
+    return OmegaConf.to_object(cfg)
+
+
+def entry_point(name: str, config_name: str = "config",
+                check: Callable[[DictConfig], Any] = type_groups) -> Callable[[TaskFunction], Callable[[], None]]:
+    """Make ``main(cfg)`` the command ``python -m stylegan_v.<name>`` (see the module docstring).
+
+    ``check(cfg)`` is what the task would refuse the config with, run on the composed config of a plain run
+    or ``--cfg``; entry points whose rules span groups pass :func:`stylegan_v.configs.validate`.
+    """
+    def wrap(task: TaskFunction) -> Callable[[], None]:
+        # config_path is relative to the task's own module (Hydra unwraps to it), as before this wrapper
+        hydra_main = hydra.main(config_path="../conf", config_name=config_name, version_base="1.3")(task)
+
+        @functools.wraps(task)
+        def main() -> None:
+            sys.argv = command_line(sys.argv, name)
+            OmegaConf.register_new_resolver("help_groups", help_groups, replace=True)
+            check_command_line(sys.argv[1:], config_name, check)
+            hydra_main()
+        return main
+    return wrap
+
+
+def command_line(argv: Sequence[str], name: str) -> list[str]:
+    """``argv`` for Hydra: ``--verbose`` taken out (it sets HYDRA_FULL_ERROR=1, for Hydra's reports too) and
+    this entry point's help page selected unless the user chose one."""
+    args = list(argv)
+    if VERBOSE_FLAG in args:
+        args = [a for a in args if a != VERBOSE_FLAG]
+        os.environ["HYDRA_FULL_ERROR"] = "1"
+    if any(a.startswith(("hydra/help=", "+hydra/help=", "++hydra/help=")) for a in args):
+        return args
+    # argparse takes the overrides as one run of positional arguments: join the user's run, or start it
+    overrides = _hydra_args(args[1:]).overrides
+    at = args.index(overrides[0], 1) if overrides else 1
+    return [*args[:at], f"hydra/help={name}", *args[at:]]
+
+
+def _hydra_args(args: Sequence[str]) -> argparse.Namespace:
+    from hydra._internal.utils import get_args_parser  # the parser @hydra.main uses; no public equivalent
+
+    return get_args_parser().parse_known_args(list(args))[0]
+
+
+def full_error() -> bool:
+    return os.environ.get("HYDRA_FULL_ERROR") == "1"  # the test Hydra itself uses
+
+
+def check_command_line(args: Sequence[str], config_name: str, check: Callable[[DictConfig], Any]) -> None:
+    """Compose and ``check`` the config a plain run or ``--cfg`` would use; a config error exits here."""
+    parsed = _hydra_args(args)
+    if (parsed.help or parsed.hydra_help or parsed.info or parsed.shell_completion or parsed.multirun
+            or parsed.config_dir or parsed.config_path or parsed.experimental_rerun):
+        return  # not one composed config from conf/: Hydra (or the task, per point) checks it
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        try:
+            check(compose(parsed.config_name or config_name, overrides=parsed.overrides))
+        except CONFIG_ERRORS as err:
+            if full_error():
+                raise
+            print(f"error: {one_line(err)}", file=sys.stderr)
+            raise SystemExit(USAGE_ERROR) from None
+
+
+def one_line(err: BaseException) -> str:
+    """A config error's message on one line, naming the key where the error knows it."""
+    if isinstance(err, MissingConfigException) and err.options and err.missing_cfg_file:
+        group, _, option = err.missing_cfg_file.rpartition("/")
+        valid = ", ".join(o for o in sorted(err.options) if user_facing(o))
+        return f"{group}={option}: no such option; valid: {valid}"
+    if isinstance(err, MissingMandatoryValue) and getattr(err, "full_key", None):
+        return f"{err.full_key} must be set: {err.full_key}=..."
+    cause = err.__cause__
+    if isinstance(cause, OmegaConfBaseException):  # Hydra's wrapper: the value error is the cause
+        key = getattr(cause, "full_key", None)
+        text = "; ".join(_message_lines(cause) + _message_lines(err)[1:])  # Hydra's hint follows its first line
+    else:
+        key = getattr(err, "full_key", None)
+        text = "; ".join(_message_lines(err))
+    return f"{key}: {text}" if key and not text.startswith(key) else text
+
+
+def _message_lines(err: BaseException) -> list[str]:
+    lines = [line.strip() for line in str(err).splitlines()]
+    return [line for line in lines if line and not line.startswith(_NOISE_PREFIXES)]
+
+
+def user_facing(option: str) -> bool:
+    """Options a user picks; schemas (``base_*``, ``*_schema``) and shared fragments (``_base``) are not."""
+    return not (option.startswith(("base_", "_")) or option.endswith("_schema"))
+
+
+def help_groups(*groups: str) -> str:
+    """``${help_groups:a,b}`` in a help page: one line per group (and its subgroups) with its user-facing
+    options, the current choice starred. Read from Hydra's config loader, so it never goes stale."""
+    loader = GlobalHydra.instance().config_loader()
+    choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
+    rows: list[tuple[str, str]] = []
+    pending = list(groups)
+    while pending:
+        group = pending.pop(0)
+        options = [o for o in loader.get_group_options(group, ObjectType.CONFIG) if user_facing(o)]
+        if options:
+            rows.append((group, ", ".join(f"{o}*" if choices.get(group) == o else o for o in sorted(options))))
+        pending[:0] = [f"{group}/{sub}" for sub in sorted(loader.list_groups(group))]
+    width = max((len(group) for group, _ in rows), default=0) + 4  # two spaces either side of the name
+    return "\n".join(textwrap.fill(options, HELP_WIDTH, initial_indent=f"  {group:<{width - 2}}",
+                                   subsequent_indent=" " * width) for group, options in rows)

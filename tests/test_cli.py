@@ -1,0 +1,160 @@
+"""The command line of every Hydra entry point: one-line config errors (exit 2), help pages, quiet progress bars,
+the ETA of a training tick.
+
+The CLI tests run the real commands in subprocesses (as a user would), started together to keep them short.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from stylegan_v.cli import command_line, one_line, user_facing
+from stylegan_v.progress import progress_bar
+from stylegan_v.training.config import TrainingConfig
+from stylegan_v.training.loop import Progress, Trainer
+
+ROOT = Path(__file__).resolve().parents[1]
+ENTRY_POINTS = ("train", "evaluate", "prepare", "report", "profile", "generate")
+# (command line, the key its one-line error must name)
+BAD_VALUES = {
+    "range": (["stylegan_v.train", "training.batch_size=0"], "training.batch_size"),
+    "range, generate": (["stylegan_v.generate", "checkpoint=x.pt", "fps=-1"], "fps"),
+    "range, --cfg job": (["stylegan_v.train", "--cfg", "job", "training.batch_size=0"], "training.batch_size"),
+    "type": (["stylegan_v.train", "training.batch_size=abc"], "training.batch_size"),
+    "unknown key": (["stylegan_v.train", "training.batch_sizee=1"], "training.batch_sizee"),
+}
+TRACEBACKS = {
+    "HYDRA_FULL_ERROR=1": (["stylegan_v.train", "training.batch_size=0"], {"HYDRA_FULL_ERROR": "1"}),
+    "--verbose": (["stylegan_v.generate", "checkpoint=x.pt", "fps=-1", "--verbose"], {}),
+}
+
+
+def _start(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    environ = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    return subprocess.Popen([sys.executable, "-m", *args], cwd=cwd, env={**environ, **(env or {})},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _finish(procs: dict[str, subprocess.Popen]) -> dict[str, subprocess.CompletedProcess]:
+    done = {}
+    for name, proc in procs.items():
+        out, err = proc.communicate(timeout=120)
+        done[name] = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    return done
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess.CompletedProcess]:
+    """Every command of this file, run once and concurrently (each is a Python start-up plus a compose)."""
+    cwd = tmp_path_factory.mktemp("cli")  # Hydra's outputs/ of any run that got that far land here
+    procs = {f"bad: {k}": _start(args, cwd) for k, (args, _) in BAD_VALUES.items()}
+    procs.update({f"traceback: {k}": _start(args, cwd, env) for k, (args, env) in TRACEBACKS.items()})
+    procs.update({f"help: {name}": _start([f"stylegan_v.{name}", "--help"], cwd) for name in ENTRY_POINTS})
+    return _finish(procs)
+
+
+@pytest.mark.parametrize("case", BAD_VALUES)
+def test_a_bad_value_exits_2_with_one_line(runs: dict[str, subprocess.CompletedProcess], case: str) -> None:
+    result, key = runs[f"bad: {case}"], BAD_VALUES[case][1]
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"error: {key}"), lines[0]
+    assert result.stdout == ""  # --cfg job printed nothing: the range check came first
+
+
+@pytest.mark.parametrize("case", TRACEBACKS)
+def test_full_error_keeps_the_traceback(runs: dict[str, subprocess.CompletedProcess], case: str) -> None:
+    result = runs[f"traceback: {case}"]
+    assert result.returncode != 0
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "ConfigError" in result.stderr
+
+
+@pytest.mark.parametrize("name", ENTRY_POINTS)
+def test_help_shows_description_examples_and_user_facing_groups(runs: dict[str, subprocess.CompletedProcess],
+                                                                 name: str) -> None:
+    result = runs[f"help: {name}"]
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    assert text.startswith(f"python -m stylegan_v.{name}: ")  # the description
+    examples = [line for line in text.splitlines() if line.startswith(f"  python -m stylegan_v.{name}")]
+    assert len(examples) == 3, text
+    for word in ("base_", "_schema", "_base", "== Config ==", "powered by Hydra"):
+        assert word not in text, (word, text)
+    if name == "generate":  # no groups: its keys with their defaults
+        assert "checkpoint: ???" in text and "num_frames: 128" in text
+    else:
+        assert "Groups (group=option" in text
+    if name == "train":
+        assert "  dataset " in text and "moving_mnist*" in text and "sweep/baselines" in text
+
+
+def test_one_line_of_a_composition_error_names_the_key_and_keeps_hydras_hint() -> None:
+    from hydra.errors import ConfigCompositionException, MissingConfigException
+    from omegaconf.errors import ConfigKeyError
+
+    cause = ConfigKeyError("Key 'batch_sizee' not in 'TrainingConfig'\n    full_key: training.batch_sizee")
+    cause.full_key = "training.batch_sizee"
+    err = ConfigCompositionException("Could not override 'training.batch_sizee'.\n"
+                                     "To append to your config use +training.batch_sizee=1")
+    err.__cause__ = cause
+    assert one_line(err) == ("training.batch_sizee: Key 'batch_sizee' not in 'TrainingConfig'; "
+                             "To append to your config use +training.batch_sizee=1")
+    missing = MissingConfigException("In 'config': Could not find 'model/nope'\n\nAvailable options ...",
+                                     missing_cfg_file="model/nope", options=["base_g3an", "stylegan_v", "g3an"])
+    assert one_line(missing) == "model=nope: no such option; valid: g3an, stylegan_v"
+
+
+def test_user_facing_options() -> None:
+    assert [o for o in ("base_local", "local", "root_schema", "_base", "slurm") if user_facing(o)] == ["local", "slurm"]
+
+
+def test_command_line_selects_help_and_keeps_overrides_in_one_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+    assert command_line(["p", "-m", "a=1,2", "b=3"], "train") == ["p", "-m", "hydra/help=train", "a=1,2", "b=3"]
+    assert command_line(["p", "--info"], "train") == ["p", "hydra/help=train", "--info"]
+    assert command_line(["p", "hydra/help=x"], "train") == ["p", "hydra/help=x"]
+    assert "HYDRA_FULL_ERROR" not in os.environ
+    assert command_line(["p", "--verbose", "a=1"], "train") == ["p", "hydra/help=train", "a=1"]
+    assert os.environ["HYDRA_FULL_ERROR"] == "1"
+
+
+class _Terminal:
+    """A stream that says it is a terminal."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bars_draw_only_on_a_terminal() -> None:
+    assert progress_bar(range(3), file=io.StringIO()).disable  # a log file or a pipe: no bar
+    assert not progress_bar(range(3), file=_Terminal()).disable
+    assert progress_bar(range(3), file=_Terminal(), enabled=False).disable  # the explicit switch still wins
+
+
+def test_a_tick_logs_its_eta(caplog: pytest.LogCaptureFixture) -> None:
+    """9 kimg left at this tick's 100 s/kimg: 900 s, logged as h:mm:ss and kept for MLflow."""
+    trainer = SimpleNamespace(
+        env=SimpleNamespace(is_distributed=False, is_main=True), progress=Progress(step=10, nimg=1000, tick=1),
+        tcfg=TrainingConfig(total_kimg=10.0), num_frames=3, augment=None, device=torch.device("cpu"),
+        tracker=SimpleNamespace(cfg=SimpleNamespace(log_every_ticks=2)))
+    with caplog.at_level(logging.INFO, logger="stylegan_v.training.loop"):
+        Trainer._log_tick(trainer, {}, start_nimg=0, start_time=time.monotonic() - 100.0)  # type: ignore[arg-type]
+    assert "eta 0:15:00" in caplog.text
