@@ -179,20 +179,29 @@ def open_parent_run(config: DictConfig, sweep_dir: Path, points: list[dict[str, 
     return run_id_of(sweep_dir)
 
 
-def fail_parent_run(sweep_dir: Path, reason: str) -> None:
-    """Mark the sweep's parent MLflow run FAILED if it is still RUNNING (never raises: this runs at exit)."""
+def end_parent_run(sweep_dir: Path, status: str, only_if_running: bool = False) -> bool:
+    """Give the sweep's parent MLflow run (``mlflow_run.json`` of the sweep dir) the final ``status``; False
+    when there is no parent run, it already has that status, or (``only_if_running``) it has ended."""
     from stylegan_v.tracking.records import read_run_file
 
     record = read_run_file(sweep_dir)
     if record is None:
-        return
-    try:
-        from mlflow import MlflowClient
+        return False
+    from mlflow import MlflowClient
 
-        client = MlflowClient(record["tracking_uri"])
-        if client.get_run(record["run_id"]).info.status == "RUNNING":
-            client.set_terminated(record["run_id"], status="FAILED")
-            log.error("sweep %s %s: parent MLflow run %s marked FAILED", sweep_dir, reason, record["run_id"])
+    client = MlflowClient(record["tracking_uri"])
+    current = client.get_run(record["run_id"]).info.status
+    if current == status or (only_if_running and current != "RUNNING"):
+        return False
+    client.set_terminated(record["run_id"], status=status)
+    return True
+
+
+def fail_parent_run(sweep_dir: Path, reason: str) -> None:
+    """Mark the sweep's parent MLflow run FAILED if it is still RUNNING (never raises: this runs at exit)."""
+    try:
+        if end_parent_run(sweep_dir, "FAILED", only_if_running=True):
+            log.error("sweep %s %s: its parent MLflow run is marked FAILED", sweep_dir, reason)
     except Exception as e:  # noqa: BLE001 - at exit, a tracking failure must not hide the original error
         log.warning("could not mark the parent MLflow run of %s FAILED: %s", sweep_dir, e)
 

@@ -165,10 +165,18 @@ class Generator(nn.Module):
         self.resolution, self.num_frames = resolution, num_frames
         self.img_channels = cfg.img_channels
         self.mapping = MappingNetwork(cfg.mapping, cfg.c_dim, cfg.motion)
-        self.motion = build_motion(cfg.motion, cfg.c_dim)
-        motion_dim = cfg.motion.embed_dim if self.motion is not None else 0
-        self.synthesis = SynthesisNetwork(cfg.synthesis, cfg.mapping.w_dim, resolution, motion_dim, cfg.img_channels)
+        self.motion = self.build_motion(cfg)
+        self.synthesis = self.build_synthesis(cfg, resolution)
         self.entropy_weight = cfg.motion.entropy_weight
+
+    def build_motion(self, cfg: StyleGANVConfig) -> nn.Module | None:
+        """The motion module (a subclass swaps in its own: MoCoGAN+SG2)."""
+        return build_motion(cfg.motion, cfg.c_dim)
+
+    def build_synthesis(self, cfg: StyleGANVConfig, resolution: int) -> nn.Module:
+        """The synthesis network, fed the motion codes (if any) beside w."""
+        motion_dim = cfg.motion.embed_dim if self.motion is not None else 0
+        return SynthesisNetwork(cfg.synthesis, cfg.mapping.w_dim, resolution, motion_dim, cfg.img_channels)
 
     def forward(self, z: torch.Tensor, t: torch.Tensor, c: torch.Tensor | None = None,
                 motion_noise: torch.Tensor | None = None, motion_seed: torch.Tensor | None = None,

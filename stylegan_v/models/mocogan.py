@@ -92,12 +92,13 @@ class ConcatWSynthesis(SynthesisNetwork):
 
 class MoCoGANGenerator(Generator):
     """G(z, t, c) -> [B, k, C, H, W]; :class:`Generator`'s interface and forward with the MoCoGAN motion module
-    and the [w, v_t] synthesis swapped in (the parent's own two are built first and dropped)."""
+    and the [w, v_t] synthesis."""
 
-    def __init__(self, cfg: StyleGANVConfig, resolution: int, num_frames: int) -> None:
-        super().__init__(cfg, resolution, num_frames)
-        self.motion = MoCoGANMotion(cfg.motion, cfg.mocogan, cfg.c_dim)
-        self.synthesis = ConcatWSynthesis(cfg, resolution)
+    def build_motion(self, cfg: StyleGANVConfig) -> nn.Module:
+        return MoCoGANMotion(cfg.motion, cfg.mocogan, cfg.c_dim)
+
+    def build_synthesis(self, cfg: StyleGANVConfig, resolution: int) -> nn.Module:
+        return ConcatWSynthesis(cfg, resolution)
 
 
 class Noise3d(nn.Module):

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from stylegan_v.launch.jobs import FINAL_STATES, job_states, submitted_job_ids
-from stylegan_v.launch.sweep import POINT_FILE, SWEEP_FILE
+from stylegan_v.launch.sweep import POINT_FILE, SWEEP_FILE, end_parent_run
 from stylegan_v.metrics.records import last_ok, read_records
 from stylegan_v.reports.tables import Table, fmt_number, write_table
 from stylegan_v.tracking.records import METRICS_FILE, read_run_file
@@ -123,16 +123,10 @@ def write_results(sweep_dir: Path, rows: list[dict[str, Any]]) -> Table:
 
 def close_parent(sweep_dir: Path, rows: list[dict[str, Any]]) -> str | None:
     """End the parent MLflow run once every point has ended (FINISHED, or FAILED if a point did not complete)."""
-    if not all(row["state"] in FINAL_STATES for row in rows):
+    if not all(row["state"] in FINAL_STATES for row in rows) or not load_sweep(sweep_dir).get("parent_run_id"):
         return None
-    run_id = load_sweep(sweep_dir).get("parent_run_id")
-    run_file = read_run_file(sweep_dir)
-    if not run_id or run_file is None:
+    if read_run_file(sweep_dir) is None:
         return None
-    from mlflow import MlflowClient
-
-    client = MlflowClient(run_file["tracking_uri"])
     status = "FINISHED" if all(row["state"] == "COMPLETED" for row in rows) else "FAILED"
-    if client.get_run(run_id).info.status != status:
-        client.set_terminated(run_id, status=status)
+    end_parent_run(sweep_dir, status)
     return status
