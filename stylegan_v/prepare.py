@@ -14,7 +14,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from stylegan_v.cli import entry_point, type_groups
-from stylegan_v.configs import register_configs
+from stylegan_v.configs import as_schema, register_configs
 from stylegan_v.data.build import build_dataset, open_prepared
 from stylegan_v.data.config import DatasetConfig
 from stylegan_v.data.versions import check_target
@@ -25,10 +25,11 @@ register_configs()
 
 
 def settings_of(cfg: DictConfig) -> dict[str, Any]:
-    """The dataset section as plain settings, after its schema's checks (the name rule among them)."""
-    dataset = OmegaConf.to_object(cfg.dataset)  # runs the range checks of DatasetConfig.__post_init__
-    assert isinstance(dataset, DatasetConfig), type(dataset)
-    return OmegaConf.to_container(cfg.dataset, resolve=True)
+    """The dataset section as plain settings, after its schema's checks (the name rule among them), for a config
+    composed from ``conf/`` and for DVC's untyped ``params.yaml`` alike."""
+    settings = OmegaConf.to_container(cfg.dataset, resolve=True)
+    as_schema(DatasetConfig, settings)  # runs the range checks of DatasetConfig.__post_init__
+    return settings
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:

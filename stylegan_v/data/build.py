@@ -26,6 +26,7 @@ import shutil
 import signal
 import time
 import zipfile
+from collections import Counter
 from pathlib import Path
 from typing import IO, Any
 
@@ -119,9 +120,9 @@ def open_prepared(settings: Settings, data_dir: Path, build_missing: bool) -> Vi
     return VideoDataset(build_dataset(settings, data_dir)["version"])
 
 
-MISMATCH_ADVICE = ("Prepare it again with this config (python -m stylegan_v.prepare with the same overrides; a run reading the other "
-                   "version keeps it), set dataset.on_mismatch=prepare to do so automatically, or give this variant "
-                   "its own dataset.name")
+MISMATCH_ADVICE = ("Prepare it again with this config (python -m stylegan_v.prepare with the same overrides; a run "
+                   "reading the other version keeps it), set dataset.on_mismatch=prepare to do so automatically, or "
+                   "give this variant its own dataset.name")
 
 
 def mismatch(name: str, path: Path, found: dict[str, tuple[Any, Any]]) -> str:
@@ -151,10 +152,10 @@ def _build_locked(settings: Settings, data_dir: Path) -> dict[str, Any]:
     name = settings["name"]
     chash = fmt.config_hash(content_settings(settings))
     version = versions.version_path(data_dir, name, chash, settings["zip"])
-    if versions.read_manifest(version) is not None:
+    manifest = versions.read_manifest(version)
+    if manifest is not None:
         status = "up_to_date" if version.name in versions.published(data_dir, name) else "republished"
-        manifest = versions.read_manifest(version)
-        log.info("%s is up to date (config hash %s)", version, chash)
+        log.info("%s is %s (config hash %s)", version, status.replace("_", " "), chash)
         return _finish(data_dir, name, version, manifest, status=status, skipped=0, start=start)
 
     tmp = data_dir / f".{name}.tmp-{chash}"
@@ -202,15 +203,19 @@ def _finish(data_dir: Path, name: str, version: Path, manifest: dict[str, Any], 
 
 
 def check_manifest_matches_folders(folder: Path, manifest: dict[str, Any]) -> None:
-    """Every listed video has its own folder and every video folder is listed: two inputs that map to one name
-    would otherwise share a folder (and the manifest would list one of them twice)."""
+    """Every listed video has a folder of its own, and every video folder is listed: two inputs that map to one
+    name would share a folder (and the manifest would list one of them twice). A folder no task claims (its input
+    left the source between a killed run and its resume) is removed: the temp folder is ours."""
     names = [v["name"] for v in manifest["videos"]]
-    on_disk = sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name != ".done")
-    if len(set(names)) != len(names) or sorted(names) != on_disk:
-        twice = sorted({n for n in names if names.count(n) > 1})
+    on_disk = {p.name for p in folder.iterdir() if p.is_dir() and p.name != ".done"}
+    for orphan in sorted(on_disk - set(names)):
+        log.warning("removing %s: no input of this build writes it", folder / orphan)
+        shutil.rmtree(folder / orphan)
+    twice = sorted(n for n, count in Counter(names).items() if count > 1)
+    missing = sorted(set(names) - on_disk)
+    if twice or missing:
         raise RuntimeError(f"dataset {manifest['name']!r}: the manifest does not match the video folders "
-                           f"(listed twice: {twice[:5]}; unlisted: {sorted(set(on_disk) - set(names))[:5]}; "
-                           f"missing: {sorted(set(names) - set(on_disk))[:5]})")
+                           f"(listed twice: {twice[:5]}; without a folder: {missing[:5]})")
 
 
 def _done(done_dir: Path, task: Task) -> dict[str, Any]:

@@ -33,6 +33,8 @@ def name_problem(name: str) -> Optional[str]:
                 "with . + or -, at most 128 characters)")
     if name in RESERVED_NAMES:
         return f"must not be {name!r} (paths.data_dir/{name} is reserved)"
+    if name.lower().endswith(".zip"):
+        return "must not end in .zip (paths.data_dir/<name>.zip is the packed dataset)"
     return None
 
 

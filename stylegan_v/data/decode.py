@@ -166,7 +166,7 @@ def _decode_folder(path: Path, fps: float) -> Iterator[tuple[float, Image.Image]
                 rgb = image.convert("RGB")
         except OSError as exc:
             raise BadVideo(f"corrupt: frame {file.name} unreadable: {exc}") from exc
-        except Exception as exc:  # noqa: BLE001 - e.g. Pillow's DecompressionBombError: this video, not the dataset
+        except Exception as exc:  # e.g. Pillow's DecompressionBombError: this video is rejected, not the dataset
             raise BadVideo(f"frame {file.name} refused: {type(exc).__name__}: {exc}") from exc
         yield i / fps, rgb
 

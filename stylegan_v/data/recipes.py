@@ -236,7 +236,7 @@ def _rejects_video() -> Iterator[None]:
         yield
     except decode.BadVideo:
         raise
-    except Exception as exc:  # noqa: BLE001 - any failure of this one source rejects it, not the whole dataset
+    except Exception as exc:  # any failure of this one source rejects it, not the whole dataset
         raise decode.BadVideo(f"unreadable: {type(exc).__name__}: {exc}") from exc
 
 

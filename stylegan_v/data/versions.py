@@ -141,19 +141,22 @@ def _retire(path: Path, data_dir: Path, name: str) -> None:
     exists already); refused while a reader holds it."""
     manifest = read_manifest(path)
     assert manifest is not None, path
+    target = version_path(data_dir, name, str(manifest["config_hash"]), path.suffix == ".zip")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    trash = None
     with _exclusive(readers_lock(path)) as free:
         if not free:
             raise LockBusy(f"{path} is an unversioned dataset that a running reader (training or evaluation) holds; "
                            "prepare publishes versions only once it has finished")
-        target = version_path(data_dir, name, str(manifest["config_hash"]), path.suffix == ".zip")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if os.path.lexists(target):
-            _delete(path, target.parent)
+        if os.path.lexists(target):  # the same build exists as a version already
+            trash = _to_trash(path, target.parent)
         else:
             os.replace(path, target)
             readers_lock(target).touch()
             log.info("moved the unversioned dataset %s to %s", path, target)
         readers_lock(path).unlink(missing_ok=True)
+    if trash is not None:
+        _remove_tree(trash)
 
 
 def publish(data_dir: Path, name: str, version: Path) -> Path:
@@ -184,11 +187,12 @@ def published(data_dir: Path, name: str) -> set[str]:
             if _our_link(link, name)}
 
 
-def _delete(path: Path, folder: Path) -> None:
-    """Rename ``path`` to a trash name in ``folder`` (one atomic step), then remove it."""
+def _to_trash(path: Path, folder: Path) -> Path:
+    """Rename ``path`` to a trash name in ``folder``: in one step no reader can find it any more, and the removal
+    that follows (or, after a kill, the next :func:`remove_unused`) takes as long as it takes."""
     trash = folder / f"{TRASH_PREFIX}{path.name}-{os.getpid()}"
     os.replace(path, trash)
-    _remove_tree(trash)
+    return trash
 
 
 def _remove_tree(path: Path) -> None:
@@ -223,8 +227,9 @@ def remove_unused(data_dir: Path, name: str) -> list[str]:
                     log.info("keeping %s: a reader holds it", entry)
                     _undo_world_writable(entry, folder)
                     continue
-                _delete(entry, folder)
+                trash = _to_trash(entry, folder)
                 readers_lock(entry).unlink()
+            _remove_tree(trash)
             removed.append(entry.name)
         elif entry.name.startswith(TRASH_PREFIX):
             _remove_tree(entry)

@@ -16,7 +16,6 @@ import json
 import os
 import weakref
 import zipfile
-from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np

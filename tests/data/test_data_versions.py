@@ -56,7 +56,7 @@ def _raw_videos(folder: Path) -> Path:
 
 
 @pytest.mark.parametrize("name", ["/abs/raw", "../../tmp/victim", "a/b", "..", ".", ".hidden", "-x", "stats",
-                                  "a\nb", "tab\there", "nul\x00", "", "x" * 129])
+                                  "a\nb", "tab\there", "nul\x00", "", "x" * 129, "x.zip"])
 def test_a_dataset_name_is_one_plain_folder_name(name: str) -> None:
     assert name_problem(name) is not None
     with pytest.raises(ValueError, match="dataset.name"):
@@ -84,7 +84,7 @@ def test_the_source_folder_given_as_an_absolute_name_is_refused_in_one_line(tmp_
 
 def test_a_dotdot_name_and_the_source_folder_as_the_target_are_refused(tmp_path: Path, capsys) -> None:
     raw = _raw_videos(tmp_path / "raw")
-    victim = _raw_videos(tmp_path / "victim")
+    _raw_videos(tmp_path / "victim")  # where data/deep/../../victim leads
     data = tmp_path / "data" / "deep"
     data.mkdir(parents=True)
     before = _snapshot(tmp_path)
