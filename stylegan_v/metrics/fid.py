@@ -31,6 +31,8 @@ from stylegan_v.metrics.video_source import VideoSource
 
 log = logging.getLogger(__name__)
 
+READ_CHUNK = 64  # frames read from a video at a time: a long video never sits in memory whole
+
 
 @torch.no_grad()
 def frame_stats(model: torch.nn.Module, frames: Iterable[np.ndarray], batch_size: int, covariance: str, desc: str,
@@ -63,7 +65,7 @@ def iter_real_frames(source: VideoSource, max_frames: int | None, seed: int) -> 
     lengths = [source.num_frames(i) for i in range(len(source))]
     if max_frames is None or max_frames >= sum(lengths):
         for i in path_order(source):
-            yield from source.read(i, np.arange(lengths[i]))
+            yield from _read_frames(source, i, lengths[i])
         return
     offsets = np.cumsum([0] + lengths)
     picks = np.sort(np.random.default_rng(seed).choice(offsets[-1], size=max_frames, replace=False))
@@ -71,6 +73,12 @@ def iter_real_frames(source: VideoSource, max_frames: int | None, seed: int) -> 
         local = picks[(picks >= offsets[i]) & (picks < offsets[i + 1])] - offsets[i]
         if local.size:
             yield from source.read(i, local)
+
+
+def _read_frames(source: VideoSource, index: int, count: int) -> Iterator[np.ndarray]:
+    """Frames 0 .. count - 1 of one video, read READ_CHUNK at a time."""
+    for start in range(0, count, READ_CHUNK):
+        yield from source.read(index, np.arange(start, min(count, start + READ_CHUNK)))
 
 
 def iter_fake_frames(fake: VideoSource | FakeGenerator, protocol: FVDProtocol, seed: int) -> Iterator[np.ndarray]:
@@ -85,8 +93,8 @@ def iter_fake_frames(fake: VideoSource | FakeGenerator, protocol: FVDProtocol, s
     given = 0
     for i in path_order(fake):
         take = min(fake.num_frames(i), wanted - given)
-        frames = fake.read(i, np.arange(take))
-        yield from jpeg_roundtrip(frames, quality) if quality is not None else frames
+        for frame in _read_frames(fake, i, take):
+            yield jpeg_roundtrip(frame[None], quality)[0] if quality is not None else frame
         given += take
         if given == wanted:
             return
