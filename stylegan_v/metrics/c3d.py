@@ -1,13 +1,15 @@
 """C3D (Tran et al. 2015) with a 101-way UCF-101 head: the classifier behind the video Inception Score.
 
 StyleGAN-V's ``isv2048_ucf`` loads a TorchScript reproduction of TGANv2's Chainer model
-(``tgan2/models/c3d/c3d_ucf101.py``, the Caffe ``c3d_ucf101_finetune_whole_iter_20000`` weights). Its
-preprocessing, from uint8 RGB pixel values p (TGANv2 feeds videos as (p − 128)/128 and scales them back by 128):
+(``tgan2/models/c3d/c3d_ucf101.py``, the Caffe ``c3d_ucf101_finetune_whole_iter_20000`` weights) and feeds it
+uint8 videos. The TorchScript's own uint8 conversion is not published; we take TGANv2's, whose datasets give
+the model (p − 128)/128 and whose first layer multiplies by 128 again, so the network sees pixel values minus
+the mean. The preprocessing, from uint8 RGB pixel values p:
 - channels reversed to BGR (the Caffe model was trained on BGR);
 - every frame resized to 112² with Chainer's bilinear ``resize_images`` (corners aligned; no 128² step, no crop
   of the frame);
-- minus a per-pixel, per-frame mean [3, 16, 112, 112] (BGR): the centre 112² crop ``[8:120, 8:120]`` of TGANv2's
-  ``mean2.npz`` (C3D's 16 × 128² training mean). It is the buffer ``input_mean`` of the weight file, so one
+- minus a per-pixel, per-frame mean [3, 16, 112, 112] (BGR): the crop ``[:, :, 8:120, 8:120]`` of TGANv2's
+  ``mean2.npz`` (C3D's 16-frame training mean). It is the buffer ``input_mean`` of the weight file, so one
   file fixes the whole preprocessing.
 The network: max pools of 2 (1 × 2 × 2 after conv1a); pool5 reaches 4 × 4 from 7 × 7 as Chainer's
 ``cover_all`` pooling does, by extending the last window past the bottom/right edge. Weights are not on any

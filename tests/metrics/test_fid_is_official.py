@@ -198,7 +198,7 @@ def test_video_inception_score_clips_splits_and_value_are_the_officials(num_vide
 
 def test_c3d_preprocessing_is_tgan2s() -> None:
     ref = _arrays("c3d_tgan2.npz")
-    mean = torch.from_numpy(c3d_mean()[:, :, 8:120, 8:120])  # the centre crop, as the weight file's input_mean
+    mean = torch.from_numpy(c3d_mean()[:, :, 8:120, 8:120])  # the crop TGANv2 takes, as the weight file's input_mean
     mean_max = float(np.abs(c3d_mean()).max())
     for i in range(len(C3D_CLIP_SHAPES)):
         clip = torch.from_numpy(c3d_clip(i)).permute(3, 0, 1, 2)[None].double()  # RGB [1, 3, T, H, W]
