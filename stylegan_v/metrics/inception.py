@@ -7,8 +7,8 @@ state dict loads as is. Weights are not on any registry reachable here: see :fun
 
 What the network sees (``PREPROCESSINGS``), from uint8 pixel values p:
 - ``nvidia`` (default): TF1 bilinear resize to 299² (output pixel i samples input coordinate i·in/299), then
-  (p − 128) / 128. This is NVIDIA's TorchScript translation of the same TF graph, the detector StyleGAN2-ADA
-  and StyleGAN-V's ``fid50k_full`` load: it feeds uint8 images through ``affine_grid``/``grid_sample`` set up to
+  (p − 128) / 128, as NVIDIA's TorchScript translation of the same TF graph does (the detector StyleGAN2-ADA and
+  StyleGAN-V's ``fid50k_full`` load): it passes uint8 images through ``affine_grid``/``grid_sample`` set up to
   emulate ``tf.image.resize_bilinear`` and scales with ``x -= 128; x /= 128``, so the input lies in [−1, 0.9922].
 - ``pytorch_fid``: the ``pytorch-fid`` package's front end: images as p/255, ``F.interpolate`` bilinear with
   ``align_corners=False`` (half-pixel centres) to 299², then 2x − 1, i.e. p/127.5 − 1 in [−1, 1].

@@ -52,7 +52,7 @@ def get_metric(name: str) -> MetricSpec:
 def protocol_for(spec: MetricSpec, cfg: Any, seed: int) -> FVDProtocol:
     """The spec's numbers with the config's protocol switches and N override (``cfg`` is a MetricsConfig).
 
-    FID records carry FID's own resize (the one of ``fid_preprocess``), so the written protocol says what was
+    FID records carry FID's own resize (the one of ``fid_preprocessing``), so the written protocol says what was
     computed.
     """
     return FVDProtocol(
@@ -66,7 +66,7 @@ def protocol_for(spec: MetricSpec, cfg: Any, seed: int) -> FVDProtocol:
         fake_jpeg_quality=cfg.fake_jpeg_quality,
         pre_resize=cfg.pre_resize,
         pre_resize_mode=cfg.pre_resize_mode,
-        resize_mode=preprocessing_resize_mode(cfg.fid_preprocess) if spec.kind == "fid" else cfg.resize_mode,
+        resize_mode=preprocessing_resize_mode(cfg.fid_preprocessing) if spec.kind == "fid" else cfg.resize_mode,
         covariance=cfg.covariance,
         repeat_real=cfg.repeat_real,
         seed=seed,
@@ -90,7 +90,7 @@ class Detectors:
             elif kind == "fid":
                 from stylegan_v.metrics.inception import load_fid_inception
 
-                self._loaded[kind] = load_fid_inception(self.cfg.inception_weights, self.cache_dir, self.cfg.device, self.cfg.fid_preprocess)
+                self._loaded[kind] = load_fid_inception(self.cfg.inception_weights, self.cache_dir, self.cfg.device, self.cfg.fid_preprocessing)
             elif kind == "isv":
                 from stylegan_v.metrics.c3d import load_c3d
 
@@ -141,7 +141,7 @@ def run_metric(name: str, real: VideoSource, fake: VideoSource | FakeGenerator, 
         value, n_real, n_fake = compute_fid(real, fake, protocol, model, cfg.max_real_frames, batch_size=8 * cfg.batch_size,
                                             cache_dir=detectors.cache_dir, progress=cfg.progress)
         return {**record, "status": "ok", "value": value, "num_real": n_real, "num_fake": n_fake, "max_real_frames": cfg.max_real_frames,
-                "preprocessing": cfg.fid_preprocess}
+                "preprocessing": cfg.fid_preprocessing}
     elif spec.kind == "isv":
         mean, std, n = compute_isv(fake, protocol, model, splits=cfg.is_splits, batch_size=cfg.batch_size, progress=cfg.progress)
         return {**record, "status": "ok", "value": mean, "std": std, "num_fake": n, "splits": cfg.is_splits}

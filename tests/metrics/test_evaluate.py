@@ -31,7 +31,7 @@ def test_cpu_and_paper_options_compose_and_validate() -> None:
     # StyleGAN-V's official protocol is the default of both options.
     for typed in (cpu, paper):
         assert (typed.video_selection, typed.resize_mode, typed.fake_jpeg_quality, typed.covariance) == ("first", "torch", None, "population")
-        assert (typed.still_frame, typed.pre_resize_mode, typed.repeat_real, typed.fid_preprocess) == ("any", "roundtrip", "fixed", "nvidia")
+        assert (typed.still_frame, typed.pre_resize_mode, typed.repeat_real, typed.fid_preprocessing) == ("any", "roundtrip", "fixed", "nvidia")
     old = validate(_compose(["metrics.video_selection=random", "metrics.still_frame=clip_start", "metrics.fake_jpeg_quality=95",
                              "metrics.pre_resize_mode=direct", "metrics.resize_mode=tf1", "metrics.covariance=unbiased",
                              "metrics.repeat_real=redraw"], option="paper").metrics)
@@ -46,7 +46,7 @@ def test_cpu_and_paper_options_compose_and_validate() -> None:
      ("metrics.names=[fvd9_16f]", "metrics.names"), ("metrics.resize_mode=area", "metrics.resize_mode"),
      ("metrics.video_selection=sorted", "metrics.video_selection"), ("metrics.still_frame=last", "metrics.still_frame"),
      ("metrics.pre_resize_mode=twice", "metrics.pre_resize_mode"), ("metrics.covariance=biased", "metrics.covariance"),
-     ("metrics.repeat_real=never", "metrics.repeat_real"), ("metrics.fid_preprocess=tf1", "metrics.fid_preprocess")],
+     ("metrics.repeat_real=never", "metrics.repeat_real"), ("metrics.fid_preprocessing=tf1", "metrics.fid_preprocessing")],
 )
 def test_bad_values_fail_naming_the_key(override: str, key: str) -> None:
     with pytest.raises(ValueError, match=key):
