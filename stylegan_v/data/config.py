@@ -58,7 +58,7 @@ class DatasetConfig:
     name: str = MISSING  # output folder name under paths.data_dir
     recipe: str = MISSING  # key in stylegan_v.data.recipes.RECIPES
     resolution: int = 256  # output frames are resolution x resolution (square)
-    fps: Optional[float] = None  # output frame rate; None = keep each video's native rate
+    fps: Optional[float] = None  # output frame rate; None = keep each video's native rate (frame folders: theirs)
     source: Optional[str] = None  # raw input (file or folder); None = the recipe's built-in offline source
     image_format: str = "jpg"  # "jpg" (quality below) or "png" (lossless)
     grayscale: bool = False  # one channel (luma) per frame; G and D then have one colour channel too
