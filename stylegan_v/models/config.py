@@ -342,6 +342,8 @@ def to_model_config(cfg_model: Any) -> ModelConfig:
         cfg_model = obj
     if isinstance(cfg_model, dict):
         name = cfg_model.get("name", "stylegan_v")
+        if name == "g3an" and "g3an_variant" not in cfg_model:  # saved before the public-code G: the appendix's
+            cfg_model = {**cfg_model, "g3an_variant": G3ANVariant.appendix.value}
         schema = G3ANConfig if name == "g3an" else StyleGANVConfig
         merged = OmegaConf.merge(OmegaConf.structured(schema), cfg_model)
         return OmegaConf.to_object(merged)  # type: ignore[return-value]

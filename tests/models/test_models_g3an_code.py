@@ -212,3 +212,6 @@ def test_code_is_the_default_and_the_appendix_a_named_option(compose) -> None:
     assert isinstance(G, G3ANAppendixGenerator)
     with pytest.raises(ValueError, match="multiple of 8"):
         G3ANConfig(base_channels=36)
+    # a checkpoint's config saved before the variants existed rebuilds the generator it was trained with
+    assert to_model_config({"name": "g3an", "base_channels": 64}).g3an_variant == "appendix"
+    assert to_model_config({"name": "g3an", "g3an_variant": "code"}).g3an_variant == "code"

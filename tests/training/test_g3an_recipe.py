@@ -129,11 +129,11 @@ def test_recipe_optimisers_and_no_ema(g3an_cfg, tmp_path) -> None:
 
 def test_a_step_is_d_then_g_on_the_same_fake_clips(g3an_cfg, tmp_path) -> None:
     """Per step: one G forward per micro-batch; the D step shows the video D the real clip, then that fake clip;
-    the G step shows it the very same clip (equal tensors) after the D step changed the Ds; real clips are 16
-    frames at stride 2 or 3."""
+    the G step shows it the very same clip (equal tensors) after the D step changed the Ds; real clips come from
+    G3AN's random-stride sampling (tests/data/test_data_sampling_g3an.py checks which frames)."""
     trainer = Trainer(g3an_cfg("training.batch_size=4", "training.batch_per_rank=2", "training.max_steps=1"),
                       tmp_path / "run", SINGLE)
-    assert trainer.num_micro == 2
+    assert trainer.num_micro == 2 and trainer._loader.dataset.mode == "random_stride"
     generated: list[torch.Tensor] = []
     video_d: list[tuple[torch.Tensor, torch.Tensor]] = []  # (input clip [B, C, T, H, W], first weight at the call)
     trainer.G.register_forward_hook(lambda m, i, o: generated.append(o.detach().clone()))
@@ -146,6 +146,7 @@ def test_a_step_is_d_then_g_on_the_same_fake_clips(g3an_cfg, tmp_path) -> None:
     def recording() -> object:
         for batch in batches:
             seen_real.append(batch["frames"])
+            assert torch.equal(batch["times"], torch.arange(16.0).expand(4, -1))  # clip frames 0..15
             yield batch
     trainer._batches = recording()
     assert trainer.run() == "finished"
