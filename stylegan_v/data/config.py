@@ -18,7 +18,7 @@ from stylegan_v.checks import require, require_one_of
 IMAGE_FORMATS = ("jpg", "png")
 CROPS = ("center", "face")
 PATH_LABELS = ("parent_dir", "top_dir")  # where a label/speaker id is read from a video's relative path
-SAMPLING_MODES = ("sparse", "consecutive")
+SAMPLING_MODES = ("sparse", "consecutive", "random_stride")
 ON_MISMATCH = ("refuse", "prepare")  # a prepared dataset built with other settings: refuse the run, or prepare again
 # A dataset name is one plain folder name under paths.data_dir: no separator, no "..", not hidden (the files
 # prepare keeps beside each dataset start with a dot), no control characters.
@@ -40,7 +40,8 @@ def name_problem(name: str) -> Optional[str]:
 
 @dataclass
 class ClipSamplingConfig:
-    """How training clips are drawn from a video (StyleGAN-V sparse sampling or MoCoGAN consecutive frames)."""
+    """How training clips are drawn from a video (StyleGAN-V sparse sampling, MoCoGAN consecutive frames, G3AN's
+    random stride: ``mode=random_stride``)."""
 
     mode: str = "sparse"  # "sparse": endpoints + random interior frames; "consecutive": k adjacent frames
     num_frames: int = 3  # k, frames per clip that D sees
@@ -48,6 +49,8 @@ class ClipSamplingConfig:
     # Allowed spans; None = powers of two 2, 4, ..., max_dist (the paper's {2, 4, 8, 16, 32}).
     spans: Optional[list[int]] = None
     stride: int = 1  # consecutive mode only: step between frames
+    # "random_stride" mode (G3AN's public code): k frames, each clip at a stride drawn uniformly from these
+    strides: list[int] = field(default_factory=lambda: [2, 3])
     max_num_frames: int = 1024  # fake clips take a real video's length, capped here (official dataset.max_num_frames)
 
     def __post_init__(self) -> None:
@@ -61,6 +64,8 @@ class ClipSamplingConfig:
             raise ValueError(f"dataset.sampling.spans must all be >= 1, got {list(self.spans)}")
         if self.stride < 1:
             raise ValueError(f"dataset.sampling.stride must be >= 1, got {self.stride}")
+        if not self.strides or any(int(s) < 1 for s in self.strides):
+            raise ValueError(f"dataset.sampling.strides must be a non-empty list of strides >= 1, got {list(self.strides)}")
         if self.max_num_frames < self.num_frames:
             raise ValueError(f"dataset.sampling.max_num_frames must be >= num_frames={self.num_frames}, "
                              f"got {self.max_num_frames}")
@@ -73,7 +78,7 @@ class DatasetConfig:
     name: str = MISSING  # output folder name under paths.data_dir
     recipe: str = MISSING  # key in stylegan_v.data.recipes.RECIPES
     resolution: int = 256  # output frames are resolution x resolution (square)
-    fps: Optional[float] = None  # output frame rate; None = keep each video's native rate
+    fps: Optional[float] = None  # output frame rate; None = keep each video's native rate (frame folders: theirs)
     source: Optional[str] = None  # raw input (file or folder); None = the recipe's built-in offline source
     image_format: str = "jpg"  # "jpg" (quality below) or "png" (lossless)
     grayscale: bool = False  # one channel (luma) per frame; G and D then have one colour channel too
