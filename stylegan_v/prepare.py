@@ -1,6 +1,7 @@
 """Prepare a dataset: ``python -m stylegan_v.prepare dataset=<name> [dataset.source=<raw download>]``.
 
-Writes ``<paths.data_dir>/<dataset.name>`` (or ``.zip``) in the format of :mod:`stylegan_v.data.format`.
+Builds a version of ``<paths.data_dir>/<dataset.name>`` (or ``.zip``) in the format of
+:mod:`stylegan_v.data.format` and publishes it there (:mod:`stylegan_v.data.versions`).
 """
 
 from __future__ import annotations
@@ -12,53 +13,47 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from stylegan_v.checks import require
-from stylegan_v.cli import entry_point
-from stylegan_v.configs import register_configs
-from stylegan_v.data.build import build_dataset
+from stylegan_v.cli import entry_point, type_groups
+from stylegan_v.configs import as_schema, register_configs
+from stylegan_v.data.build import build_dataset, open_prepared
 from stylegan_v.data.config import DatasetConfig
-from stylegan_v.data.video_dataset import VideoDataset, resolve_dataset_path
+from stylegan_v.data.versions import check_target
 
 log = logging.getLogger(__name__)
 
 register_configs()
 
 
+def settings_of(cfg: DictConfig) -> dict[str, Any]:
+    """The dataset section as plain settings, after its schema's checks (the name rule among them), for a config
+    composed from ``conf/`` and for DVC's untyped ``params.yaml`` alike."""
+    settings = OmegaConf.to_container(cfg.dataset, resolve=True)
+    as_schema(DatasetConfig, settings)  # runs the range checks of DatasetConfig.__post_init__
+    return settings
+
+
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Build the dataset named by ``cfg.dataset`` under ``cfg.paths.data_dir``; returns the build summary."""
-    dataset = OmegaConf.to_object(cfg.dataset)  # runs the range checks of DatasetConfig.__post_init__
-    assert isinstance(dataset, DatasetConfig), type(dataset)
-    settings = OmegaConf.to_container(cfg.dataset, resolve=True)
-    summary = build_dataset(settings, Path(cfg.paths.data_dir))
-    log.info("prepare %s: %s", dataset.name, json.dumps(summary))
+    summary = build_dataset(settings_of(cfg), Path(cfg.paths.data_dir))
+    log.info("prepare %s: %s", cfg.dataset.name, json.dumps(summary))
     return summary
 
 
 def ensure_prepared(cfg: DictConfig) -> None:
-    """Prepare ``cfg.dataset`` unless it already is, and check that a prepared one matches the config: the one
+    """Prepare ``cfg.dataset`` unless it already is, and check that the prepared one was built with this config's
+    settings (refused naming what differs, or prepared again with ``dataset.on_mismatch=prepare``): the one
     preparation path of ``train`` and sweeps (a sweep prepares once on the submitting side, before its points
-    could race for it), run before anything is queued."""
-    try:
-        path = resolve_dataset_path(f"{cfg.paths.data_dir}/{cfg.dataset.name}")
-    except FileNotFoundError:
-        log.info("dataset %s is not prepared yet: preparing it first", cfg.dataset.name)
-        run(cfg)
-        return
-    check_matches_config(VideoDataset(path), cfg)
+    could race for it), run before anything is queued. The job checks again when it starts."""
+    open_prepared(settings_of(cfg), Path(cfg.paths.data_dir), build_missing=True).close()
 
 
-def check_matches_config(videos: VideoDataset, cfg: DictConfig) -> None:
-    """A dataset prepared earlier with other settings would fail deep inside training; say so now."""
-    again = ("prepare it again (python -m stylegan_v.prepare dataset=<option> ..., which replaces it) or give "
-             "this variant its own dataset.name")
-    wanted = {"dataset.resolution": (int(cfg.dataset.resolution), videos.resolution),
-              "dataset.grayscale": (bool(cfg.dataset.get("grayscale", False)), videos.channels == 1)}
-    for key, (configured, prepared) in wanted.items():
-        require(configured == prepared, key, f"does not match the prepared dataset {videos.path} (prepared: "
-                f"{prepared}); {again}", configured)
+def check(cfg: DictConfig) -> None:
+    """What a plain ``prepare`` refuses before it starts: the config's checks, and a target that is not ours."""
+    type_groups(cfg)
+    check_target(Path(cfg.paths.data_dir), cfg.dataset.name)
 
 
-@entry_point("prepare")
+@entry_point("prepare", check=check)
 def main(cfg: DictConfig) -> None:
     run(cfg)
 

@@ -1,10 +1,11 @@
-"""Build a dataset atomically: tasks run in worker processes into a hidden temp folder, then one rename.
+"""Build a dataset atomically: tasks run in worker processes into a hidden temp folder, which becomes a version.
 
 * The temp folder is named after the config hash, so a re-run with the same config resumes it: tasks
   whose done marker exists are skipped.
-* The final folder (or zip) appears only once everything is written, by ``os.replace``: an interrupted
-  run never leaves a partial dataset at ``<data_dir>/<name>``.
-* A final dataset whose manifest carries the same config hash is up to date and is not rebuilt.
+* A finished build is renamed to its version ``<data_dir>/.<name>.versions/<config hash>`` (or packed into
+  ``<config hash>.zip``) and published by swapping the link ``<data_dir>/<name>`` (:mod:`.versions`): an
+  interrupted run never leaves a partial dataset there, and a reader keeps the version it opened.
+* A version with the same config hash is up to date and is not rebuilt (only published again).
 * One build of a dataset at a time: a lock per dataset name (``<data_dir>/.<name>.lock``) makes a second
   ``prepare`` (or a training that prepares automatically) wait, then find the dataset up to date; the temp
   folder is only ever touched by the lock's holder.
@@ -25,31 +26,26 @@ import shutil
 import signal
 import time
 import zipfile
+from collections import Counter
 from pathlib import Path
-from typing import IO, Any, Optional
+from typing import IO, Any
 
+from stylegan_v.checks import ConfigError
 from stylegan_v.data import format as fmt
+from stylegan_v.data import versions
 from stylegan_v.data.recipes import Settings, Task, plan, run_task
+from stylegan_v.data.video_dataset import VideoDataset
 from stylegan_v.files import atomic_write, atomic_write_text, exclusive_lock
 from stylegan_v.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
 # Config keys that do not change the written content (and so do not change the config hash).
-NON_CONTENT_KEYS = ("num_workers", "zip", "sampling")
+NON_CONTENT_KEYS = ("num_workers", "zip", "sampling", "on_mismatch")
 
 
 def default_workers() -> int:
     return min(os.cpu_count() or 1, 8)
-
-
-def _existing_manifest(final: Path, zip_path: Path) -> Optional[dict[str, Any]]:
-    if (final / fmt.MANIFEST_NAME).is_file():
-        return fmt.read_manifest_file(final)
-    if zip_path.is_file():
-        with zipfile.ZipFile(zip_path) as zf:
-            return json.loads(zf.read(fmt.MANIFEST_NAME))
-    return None
 
 
 def _run_and_mark(task: Task, settings: Settings, tmp: str) -> dict[str, Any]:
@@ -70,19 +66,76 @@ def _zip_folder(folder: Path, zip_path: Path) -> None:
     atomic_write(zip_path, write)
 
 
-def _replace_dir(tmp: Path, final: Path) -> None:
-    """Swap ``tmp`` in for ``final``; an older dataset is moved aside first and then deleted."""
-    if final.exists():
-        trash = final.with_name(f".{final.name}.old-{os.getpid()}")
-        os.replace(final, trash)
-        os.replace(tmp, final)
-        shutil.rmtree(trash)
+def content_settings(settings: Settings) -> dict[str, Any]:
+    """The settings that decide what a build writes (what the config hash and the manifest's ``config`` cover)."""
+    return {k: v for k, v in settings.items() if k not in NON_CONTENT_KEYS}
+
+
+def differences(manifest: dict[str, Any], settings: Settings) -> dict[str, tuple[Any, Any]]:
+    """``{"dataset.<key>": (prepared, configured)}`` for every content setting in which a prepared dataset's
+    manifest and ``settings`` differ; empty when their config hashes agree."""
+    configured = content_settings(settings)
+    chash = fmt.config_hash(configured)
+    if manifest.get("config_hash") == chash:
+        return {}
+    built, wanted = manifest.get("config") or {}, json.loads(json.dumps(configured, default=str))
+    found = {f"dataset.{k}": (built.get(k), wanted.get(k)) for k in sorted(built.keys() | wanted.keys())
+             if built.get(k) != wanted.get(k)}
+    if manifest.get("format_version") != fmt.FORMAT_VERSION:
+        found["the dataset format version"] = (manifest.get("format_version"), fmt.FORMAT_VERSION)
+    return found or {"config hash": (manifest.get("config_hash"), chash)}
+
+
+class DatasetMismatch(ConfigError):
+    """The dataset prepared under a config's ``dataset.name`` was built with other settings."""
+
+
+def open_prepared(settings: Settings, data_dir: Path, build_missing: bool) -> VideoDataset:
+    """The prepared dataset that ``settings`` describe, opened (and so held, see :mod:`.versions`).
+
+    The dataset published under ``settings["name"]`` must have been built with these settings; otherwise the
+    run is refused naming what differs (:class:`DatasetMismatch`), or, with ``on_mismatch=prepare``, this
+    config's version is prepared (or published again, when it was built before). A dataset not prepared at all
+    is prepared when ``build_missing`` or ``on_mismatch=prepare``.
+    """
+    name, on_mismatch = settings["name"], settings.get("on_mismatch", "refuse")
+    try:
+        videos = VideoDataset(data_dir / name)
+    except FileNotFoundError:
+        if not (build_missing or on_mismatch == "prepare"):
+            raise
+        log.info("dataset %s is not prepared yet: preparing it first", name)
     else:
-        os.replace(tmp, final)
+        found = differences(videos.manifest, settings)
+        if not found:
+            return videos
+        videos.close()
+        what = mismatch(name, videos.path, found)
+        if on_mismatch == "refuse":
+            raise DatasetMismatch(f"{what}. {MISMATCH_ADVICE}")
+        elif on_mismatch == "prepare":
+            log.warning("%s: preparing this config's version (dataset.on_mismatch=prepare)", what)
+        else:
+            raise ValueError(f"unknown dataset.on_mismatch {on_mismatch!r}; valid: refuse, prepare")
+    return VideoDataset(build_dataset(settings, data_dir)["version"])
+
+
+MISMATCH_ADVICE = ("Prepare it again with this config (python -m stylegan_v.prepare with the same overrides; a run "
+                   "reading the other version keeps it), set dataset.on_mismatch=prepare to do so automatically, or "
+                   "give this variant its own dataset.name")
+
+
+def mismatch(name: str, path: Path, found: dict[str, tuple[Any, Any]]) -> str:
+    """One line: which settings of the prepared dataset differ from the config's."""
+    what = "; ".join(f"{key} prepared {prepared!r}, configured {configured!r}"
+                     for key, (prepared, configured) in found.items())
+    return f"dataset {name} ({path}) was prepared with other settings: {what}"
 
 
 def build_dataset(settings: Settings, data_dir: Path) -> dict[str, Any]:
     """Prepare the dataset described by ``settings`` under ``data_dir``; returns a summary dict."""
+    versions.check_name(settings["name"])
+    versions.check_target(data_dir, settings["name"])  # before any work: nothing foreign is replaced
     data_dir.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(data_dir / f".{settings['name']}.lock", f"dataset {settings['name']}", wait=True):
         return _build_locked(settings, data_dir)
@@ -97,15 +150,13 @@ def _missing_frames(tmp: Path, videos: list[dict[str, Any]], image_format: str) 
 def _build_locked(settings: Settings, data_dir: Path) -> dict[str, Any]:
     start = time.perf_counter()
     name = settings["name"]
-    final, zip_path = data_dir / name, data_dir / f"{name}.zip"
-    content_settings = {k: v for k, v in settings.items() if k not in NON_CONTENT_KEYS}
-    chash = fmt.config_hash(content_settings)
-    out_path = zip_path if settings["zip"] else final
-
-    existing = _existing_manifest(final, zip_path)
-    if existing is not None and existing.get("config_hash") == chash and out_path.exists():
-        log.info("%s is up to date (config hash %s)", out_path, chash)
-        return _summary(existing, out_path, status="up_to_date", skipped=0, start=start)
+    chash = fmt.config_hash(content_settings(settings))
+    version = versions.version_path(data_dir, name, chash, settings["zip"])
+    manifest = versions.read_manifest(version)
+    if manifest is not None:
+        status = "up_to_date" if version.name in versions.published(data_dir, name) else "republished"
+        log.info("%s is %s (config hash %s)", version, status.replace("_", " "), chash)
+        return _finish(data_dir, name, version, manifest, status=status, skipped=0, start=start)
 
     tmp = data_dir / f".{name}.tmp-{chash}"
     done_dir = tmp / ".done"
@@ -127,22 +178,44 @@ def _build_locked(settings: Settings, data_dir: Path) -> dict[str, Any]:
             if still:
                 raise RuntimeError(f"dataset {name!r}: frames still missing after a second run of tasks {still}")
         manifest = _manifest(settings, chash, tasks, done_dir)
+        check_manifest_matches_folders(tmp, manifest)
         fmt.write_manifest(tmp, manifest)  # from here on the temp folder is complete
         shutil.rmtree(done_dir)
-    else:  # killed between writing the manifest and the final rename
+    else:  # killed between writing the manifest and the rename
         manifest = fmt.read_manifest_file(tmp)
         skipped = len(manifest["videos"])
 
+    version.parent.mkdir(parents=True, exist_ok=True)
     if settings["zip"]:
-        _zip_folder(tmp, zip_path)
+        _zip_folder(tmp, version)
         shutil.rmtree(tmp)
-        if final.exists() and final.is_dir():
-            shutil.rmtree(final)  # a stale folder of an older build would shadow the zip
     else:
-        _replace_dir(tmp, final)
-        if zip_path.exists():
-            zip_path.unlink()
-    return _summary(manifest, out_path, status="built", skipped=skipped, start=start)
+        os.replace(tmp, version)
+    return _finish(data_dir, name, version, manifest, status="built", skipped=skipped, start=start)
+
+
+def _finish(data_dir: Path, name: str, version: Path, manifest: dict[str, Any], status: str, skipped: int,
+            start: float) -> dict[str, Any]:
+    """Publish ``version`` as ``<data_dir>/<name>``, remove versions nobody uses, and summarise."""
+    link = versions.publish(data_dir, name, version)
+    versions.remove_unused(data_dir, name)
+    return {**_summary(manifest, link, status=status, skipped=skipped, start=start), "version": str(version)}
+
+
+def check_manifest_matches_folders(folder: Path, manifest: dict[str, Any]) -> None:
+    """Every listed video has a folder of its own, and every video folder is listed: two inputs that map to one
+    name would share a folder (and the manifest would list one of them twice). A folder no task claims (its input
+    left the source between a killed run and its resume) is removed: the temp folder is ours."""
+    names = [v["name"] for v in manifest["videos"]]
+    on_disk = {p.name for p in folder.iterdir() if p.is_dir() and p.name != ".done"}
+    for orphan in sorted(on_disk - set(names)):
+        log.warning("removing %s: no input of this build writes it", folder / orphan)
+        shutil.rmtree(folder / orphan)
+    twice = sorted(n for n, count in Counter(names).items() if count > 1)
+    missing = sorted(set(names) - on_disk)
+    if twice or missing:
+        raise RuntimeError(f"dataset {manifest['name']!r}: the manifest does not match the video folders "
+                           f"(listed twice: {twice[:5]}; without a folder: {missing[:5]})")
 
 
 def _done(done_dir: Path, task: Task) -> dict[str, Any]:
@@ -221,7 +294,7 @@ def _manifest(settings: Settings, chash: str, tasks: list[Task], done_dir: Path)
         "num_frames": sum(v["num_frames"] for v in videos),
         "label_names": labels,
         "speaker_names": speakers,
-        "config": {k: v for k, v in settings.items() if k not in NON_CONTENT_KEYS},
+        "config": content_settings(settings),
         "videos": videos,
         "rejected": rejected,
     }

@@ -6,16 +6,36 @@ option only states what differs from the defaults. Ranges are checked at compose
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from stylegan_v.checks import require, require_one_of
+
 IMAGE_FORMATS = ("jpg", "png")
 CROPS = ("center", "face")
 PATH_LABELS = ("parent_dir", "top_dir")  # where a label/speaker id is read from a video's relative path
 SAMPLING_MODES = ("sparse", "consecutive", "random_stride")
+ON_MISMATCH = ("refuse", "prepare")  # a prepared dataset built with other settings: refuse the run, or prepare again
+# A dataset name is one plain folder name under paths.data_dir: no separator, no "..", not hidden (the files
+# prepare keeps beside each dataset start with a dot), no control characters.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,127}")
+RESERVED_NAMES = ("stats",)  # paths.data_dir/stats holds the dataset statistics (python -m stylegan_v.data.stats)
+
+
+def name_problem(name: str) -> Optional[str]:
+    """Why ``name`` cannot be a dataset name; None when it can."""
+    if not NAME_PATTERN.fullmatch(name):
+        return ("must be a plain folder name under paths.data_dir (letters, digits and _ . + -, not starting "
+                "with . + or -, at most 128 characters)")
+    if name in RESERVED_NAMES:
+        return f"must not be {name!r} (paths.data_dir/{name} is reserved)"
+    if name.lower().endswith(".zip"):
+        return "must not end in .zip (paths.data_dir/<name>.zip is the packed dataset)"
+    return None
 
 
 @dataclass
@@ -65,6 +85,9 @@ class DatasetConfig:
     jpeg_quality: int = 95  # Pillow quality; 95 as in the paper (the public code silently wrote 75)
     num_workers: Optional[int] = None  # decode processes; None = min(cpus, 8); 0 = in-process (debug)
     zip: bool = False  # also pack the folder into <name>.zip and keep only the zip
+    # A dataset already prepared under this name with other settings: "refuse" the run (naming what differs),
+    # or "prepare" this config's version (published beside the other; runs reading that one keep it).
+    on_mismatch: str = "refuse"
     # Video-file recipes.
     extensions: list[str] = field(default_factory=lambda: [".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"])
     include: list[str] = field(default_factory=list)  # fnmatch patterns on relative paths; empty = all
@@ -92,6 +115,9 @@ class DatasetConfig:
     sampling: ClipSamplingConfig = field(default_factory=ClipSamplingConfig)
 
     def __post_init__(self) -> None:
+        problem = name_problem(self.name)
+        require(problem is None, "dataset.name", problem or "", self.name)
+        require_one_of(self.on_mismatch, ON_MISMATCH, "dataset.on_mismatch")
         if self.resolution < 8:
             raise ValueError(f"dataset.resolution must be >= 8, got {self.resolution}")
         if self.fps is not None and self.fps <= 0:

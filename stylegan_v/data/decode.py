@@ -1,7 +1,8 @@
 """Decode a source video (file via PyAV, or a folder of frame images), resample its frame rate, crop and resize.
 
 Every failure becomes a :class:`BadVideo` with a human-readable reason, so a recipe can list the file in
-the manifest's ``rejected`` list and go on with the rest of the dataset.
+the manifest's ``rejected`` list and go on with the rest of the dataset (the recipe turns any other exception
+from reading a source into one too).
 """
 
 from __future__ import annotations
@@ -166,6 +167,8 @@ def _decode_folder(path: Path, fps: float) -> Iterator[tuple[float, Image.Image]
                 rgb = image.convert("RGB")
         except OSError as exc:
             raise BadVideo(f"corrupt: frame {file.name} unreadable: {exc}") from exc
+        except Exception as exc:  # e.g. Pillow's DecompressionBombError: this video is rejected, not the dataset
+            raise BadVideo(f"frame {file.name} refused: {type(exc).__name__}: {exc}") from exc
         yield i / fps, rgb
 
 

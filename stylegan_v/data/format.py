@@ -9,7 +9,9 @@ zero-padded frame files ``000000.jpg, 000001.jpg, ...`` and a ``dataset.json`` m
      "label_names": [...], "speaker_names": [...], "rejected": [{"source": ..., "reason": ...}]}
 
 ``content_hash`` is a sha256 over every video's name, frame count and frame bytes, so two builds
-that hash equal hold the same pixels (used as the dataset tag of training runs).
+that hash equal hold the same pixels (used as the dataset tag of training runs). ``config`` and ``config_hash``
+are the build settings, which a run compares with its own config. Each build is one version of the dataset
+(:mod:`.versions`).
 """
 
 from __future__ import annotations

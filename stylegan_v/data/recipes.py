@@ -6,9 +6,13 @@ they run in parallel, and each leaves a done marker so an interrupted build resu
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
+import hashlib
 import math
 import re
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -39,8 +43,44 @@ class Task:
 Settings = dict[str, Any]  # the resolved dataset config as a plain dict (picklable for workers)
 
 
+MAX_NAME = 200  # characters of a video folder name (filesystems allow 255; chunk suffixes add 7)
+RESERVED_NAMES = ("dataset.json",)  # the manifest, beside the video folders
+
+
+def _digest(rel: str) -> str:
+    return hashlib.sha256(rel.encode()).hexdigest()[:8]
+
+
 def _safe_name(rel: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", rel.replace("/", "__"))
+    """A folder name for the input at ``rel``: ASCII letters, digits and ``_ . -``; never hidden (``.``, ``..``,
+    our ``.done``) nor the manifest's name, and short enough for any filesystem."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", rel.replace("/", "__"))
+    if name.startswith(".") or name.casefold() in RESERVED_NAMES:
+        name = "_" + name
+    if len(name) > MAX_NAME:
+        name = f"{name[:MAX_NAME - 9]}_{_digest(rel)}"
+    return name
+
+
+def _distinct_names(rels: list[Path]) -> list[str]:
+    """One folder name per input (``rels``), distinct even on a filesystem that folds case, and never the
+    name another input's chunks (``<name>_c00000``) or segment tasks (``<name>_s00000``) take. Names that clash
+    after cleaning (``a b.mp4`` beside ``a_b.mp4``, ``A.mp4`` beside ``a.mp4``, accented letters that differ
+    only in Unicode form) get a digest of their relative path appended."""
+    names = [_safe_name(r.with_suffix("").as_posix() if r.suffix else r.as_posix()) for r in rels]
+    if len(set(names)) != len(names):  # a.mp4 next to a.avi: keep the extension in the name
+        names = [_safe_name(r.as_posix()) for r in rels]
+    keys = [n.casefold() for n in names]
+    counts, bases = Counter(keys), set(keys)
+    distinct = []
+    for rel, name, key in zip(rels, names, keys):
+        derived = re.fullmatch(r"(.+)_[cs]\d{5}", key)
+        if counts[key] > 1 or (derived is not None and derived.group(1) in bases):
+            name = f"{name}_{_digest(rel.as_posix())}"
+        distinct.append(name)
+    if len({n.casefold() for n in distinct}) != len(distinct):
+        raise RuntimeError(f"input names still clash after adding digests: {sorted(distinct)[:10]}")
+    return distinct
 
 
 def _path_part(rel: Path, which: Optional[str]) -> Optional[str]:
@@ -80,9 +120,7 @@ def _video_tasks(root: Path, settings: Settings) -> list[Task]:
         )
     paths = _find_videos(root, settings)
     rels = [p.relative_to(root) if p != root else Path(p.name) for p in paths]
-    stems = [_safe_name(r.with_suffix("").as_posix() if r.suffix else r.as_posix()) for r in rels]
-    if len(set(stems)) != len(stems):  # a.mp4 next to a.avi: keep the extension in the name
-        stems = [_safe_name(r.as_posix()) for r in rels]
+    stems = _distinct_names(rels)
     tasks = []
     for path, rel, stem in zip(paths, rels, stems):
         task = Task(
@@ -103,11 +141,10 @@ def _segments(task: Task, path: Path, settings: Settings) -> list[Task]:
     per_task, chunk = settings["segment_chunks"], settings["chunk_length"]
     if per_task is None or chunk is None or path.is_dir():
         return [task]
-    total = decode.probe_num_frames(path)
     try:
-        fps_native = decode.native_fps(path)
-    except decode.BadVideo:
-        return [task]  # the worker will report why
+        total, fps_native = decode.probe_num_frames(path), decode.native_fps(path)
+    except Exception:  # noqa: BLE001 - any failure to probe: one task, whose worker rejects the file with the reason
+        return [task]
     if total is None or (settings["fps"] is not None and not math.isclose(settings["fps"], fps_native, rel_tol=1e-3)):
         return [task]  # resampling or an unknown length: decode the file in one piece
     num_chunks = max(1, (total - settings["skip_frames"]) // chunk)
@@ -194,21 +231,23 @@ def _entry(writer: VideoWriter, task: Task, fps: float) -> dict[str, Any]:
     }
 
 
-def _run_video(task: Task, settings: Settings, root: Path) -> dict[str, Any]:
-    path = Path(task.source)
-    res, fmt, quality = settings["resolution"], settings["image_format"], settings["jpeg_quality"]
-    skip, chunk = settings["skip_frames"], settings["chunk_length"]
-    writers: list[VideoWriter] = []
+@contextlib.contextmanager
+def _rejects_video() -> Iterator[None]:
+    """Whatever reading one source raises (a decoder error, a decompression bomb, an unreadable frame, a
+    library's own exception) becomes :class:`decode.BadVideo`: that video is rejected with the reason and the
+    dataset goes on. Errors writing the output happen outside this block and stop the build."""
     try:
-        fps = float(settings["fps"]) if settings["fps"] is not None else decode.native_fps(path)
-        if settings["crop"] == "face":
-            from stylegan_v.data.faces import face_box  # OpenCV is only needed for this crop
+        yield
+    except decode.BadVideo:
+        raise
+    except Exception as exc:  # any failure of this one source rejects it, not the whole dataset
+        raise decode.BadVideo(f"unreadable: {type(exc).__name__}: {exc}") from exc
 
-            box: Optional[decode.Box] = face_box(path, settings["face_margin"])
-        elif settings["crop"] == "center":
-            box = None  # from the first frame's size
-        else:
-            raise ValueError(f"unknown dataset.crop {settings['crop']!r}; valid: center, face")
+
+def _source_frames(task: Task, settings: Settings, box: Optional[decode.Box]) -> Iterator[tuple[int, np.ndarray]]:
+    """(frame index after ``skip_frames``, output frame) of one task's source; read failures are BadVideo."""
+    path, skip, chunk = Path(task.source), settings["skip_frames"], settings["chunk_length"]
+    with _rejects_video():
         if task.first_chunk is None:
             frames = enumerate(decode.decode(path, settings["fps"]))
         else:  # one segment of a long file: frames of chunks [first_chunk, end_chunk)
@@ -218,12 +257,31 @@ def _run_video(task: Task, settings: Settings, root: Path) -> dict[str, Any]:
             if i < skip:
                 continue
             box = box or decode.center_box(*image.size)
-            j = i - skip
+            frame = decode.crop_resize(image, box, settings["resolution"])
+            yield i - skip, to_gray(frame) if settings["grayscale"] else frame
+
+
+def _run_video(task: Task, settings: Settings, root: Path) -> dict[str, Any]:
+    path = Path(task.source)
+    fmt, quality, chunk = settings["image_format"], settings["jpeg_quality"], settings["chunk_length"]
+    writers: list[VideoWriter] = []
+    try:
+        with _rejects_video():
+            fps = float(settings["fps"]) if settings["fps"] is not None else decode.native_fps(path)
+        if settings["crop"] == "face":
+            from stylegan_v.data.faces import face_box  # OpenCV is only needed for this crop
+
+            with _rejects_video():
+                box: Optional[decode.Box] = face_box(path, settings["face_margin"])
+        elif settings["crop"] == "center":
+            box = None  # from the first frame's size
+        else:
+            raise ValueError(f"unknown dataset.crop {settings['crop']!r}; valid: center, face")
+        for j, frame in _source_frames(task, settings, box):
             if not writers or (chunk is not None and j % chunk == 0):
                 name = task.name if chunk is None else f"{task.name}_c{j // chunk:05d}"
                 writers.append(VideoWriter(root, name, fmt, quality))
-            frame = decode.crop_resize(image, box, res)
-            writers[-1].add(to_gray(frame) if settings["grayscale"] else frame)
+            writers[-1].add(frame)
     except decode.BadVideo as exc:
         for writer in writers:
             writer.discard()

@@ -3,6 +3,10 @@
 The manifest is parsed once in ``__init__``; per call we only build file names and decode the JPEGs
 with Pillow. Zip handles are opened lazily and per process (``ZipFile`` is not safe to share across
 forked DataLoader workers), and are dropped when the object is pickled to a worker.
+
+``data/<name>`` is resolved once to the version it is published as (:mod:`.versions`) and that version is
+held (a shared lock) until :meth:`VideoDataset.close` or the end of the process: a dataset prepared again
+meanwhile is published beside it, and this reader keeps reading what it opened.
 """
 
 from __future__ import annotations
@@ -10,36 +14,26 @@ from __future__ import annotations
 import io
 import json
 import os
+import weakref
 import zipfile
-from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 from PIL import Image
 
 from stylegan_v.data.format import FRAME_DIGITS, MANIFEST_NAME
+from stylegan_v.data.versions import open_reader, resolve_dataset_path
 
-
-def resolve_dataset_path(path: str | os.PathLike[str]) -> Path:
-    """``data/foo`` -> the folder if it has a manifest, else ``data/foo.zip`` if that exists."""
-    path = Path(path)
-    if path.is_dir() and (path / MANIFEST_NAME).is_file():
-        return path
-    if path.is_file() and path.suffix == ".zip":
-        return path
-    zipped = path.with_name(path.name + ".zip")
-    if zipped.is_file():
-        return zipped
-    raise FileNotFoundError(
-        f"no prepared dataset at {path} (nor {zipped}); run `python -m stylegan_v.prepare dataset=<name>` first"
-    )
+__all__ = ["VideoDataset", "resolve_dataset_path"]
 
 
 class VideoDataset:
     """Videos of a prepared dataset: ``num_videos``, ``video_length(i)``, ``read_frames(i, indices)``."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = resolve_dataset_path(path)
+        self.path, hold = open_reader(path)  # the version data/<name> points at now, held from here on
+        # Released by close() or when the object goes away; callable once, so a descriptor is never closed twice.
+        self._release = weakref.finalize(self, _release, hold, os.getpid()) if hold is not None else None
         self.is_zip = self.path.suffix == ".zip"
         self._root = str(self.path) + os.sep  # str joins: pathlib parsing shows up at thousands of frames/s
         self._zip: Optional[zipfile.ZipFile] = None
@@ -63,6 +57,7 @@ class VideoDataset:
         state = self.__dict__.copy()
         state["_zip"] = None
         state["_zip_pid"] = None
+        state["_release"] = None  # the parent holds the version; its descriptor means nothing in another process
         return state
 
     def _zipfile(self) -> zipfile.ZipFile:
@@ -113,3 +108,12 @@ class VideoDataset:
         if self._zip is not None:
             self._zip.close()
             self._zip = None
+        if self._release is not None:
+            self._release()
+
+
+def _release(fd: int, pid: int) -> None:
+    """Close the hold on a version, in the process that took it only: a forked worker's copy of the object
+    leaves the worker's descriptors alone (the lock stays held while any process has it open)."""
+    if os.getpid() == pid:
+        os.close(fd)

@@ -2,7 +2,8 @@
 
 Metrics need only "how many videos, how long is each, give me these frames", plus a content hash for cache
 keys. The prepared-dataset layout (``dataset.json`` + one folder of numbered frames per video) is read directly
-from its manifest so this stage does not import ``stylegan_v.data``.
+from its manifest; only the version a link ``data/<name>`` points at is resolved, and held, through
+:mod:`stylegan_v.data.versions`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import weakref
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +21,8 @@ from typing import Protocol
 import av
 import numpy as np
 from PIL import Image
+
+from stylegan_v.data.versions import open_reader
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".gif")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -196,12 +201,16 @@ def open_video_source(path: str | Path) -> VideoSource:
     """A prepared dataset (folder, or ``<name>.zip`` beside where the folder would be), a frame-folder tree, or
     a folder of video files; fails naming what it expected."""
     root = Path(path)
-    if root.suffix == ".zip" and root.is_file():
-        return ZipFrameVideos(root)
-    if not root.exists() and root.with_name(root.name + ".zip").is_file():
-        return ZipFrameVideos(root.with_name(root.name + ".zip"))
+    prepared = (root / "dataset.json").exists() or (root.suffix == ".zip" and root.is_file()) or (
+        not root.exists() and root.with_name(root.name + ".zip").is_file())
+    if prepared:  # the version data/<name> points at now, held while the source lives (stylegan_v.data.versions)
+        version, hold = open_reader(root)
+        source: VideoSource = ZipFrameVideos(version) if version.suffix == ".zip" else FrameFolderVideos(version)
+        if hold is not None:
+            weakref.finalize(source, os.close, hold)
+        return source
     if not root.is_dir():
         raise FileNotFoundError(f"video source {root} is neither a folder nor a prepared-dataset zip")
-    if (root / "dataset.json").exists() or any(p.is_dir() for p in root.iterdir()):
+    if any(p.is_dir() for p in root.iterdir()):
         return FrameFolderVideos(root)
     return VideoFileFolder(root)

@@ -66,6 +66,7 @@ class TrainingConfig:
     best_metric: str | None = None  # keep the checkpoint with the lowest value of this metric
     init_from: str | None = None  # start from these weights (ours, or an official snapshot after convert_official)
     allow_restart: bool = False  # when every checkpoint of the run is damaged: start again from step 0 (else refuse)
+    allow_data_change: bool = False  # resume on a dataset whose content hash differs from the checkpoint's (else refuse)
     num_workers: int = 2  # data-loading processes per rank
     device: str = "auto"  # "auto" = CUDA if present, else CPU
     mixed_precision: bool = True  # fp16 on the top resolutions, only on CUDA (always fp32 on CPU)

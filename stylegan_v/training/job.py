@@ -110,7 +110,8 @@ class TrainJob(submitit.helpers.Checkpointable):
             with system_metrics(run_dir, typed.tracking, first_on_node=env.local_rank == 0):
                 try:
                     trainer = Trainer(cfg, run_dir, env, tracker, typed)
-                    tracker.set_tags({"dataset_hash": trainer.videos.content_hash})
+                    tracker.set_tags({"dataset_hash": trainer.videos.content_hash,
+                                      "dataset_version": str(trainer.videos.path)})
                     tracker.log_input(cfg.dataset.name, trainer.videos.content_hash, str(trainer.videos.path))
                     status = trainer.run()
                 except BaseException:

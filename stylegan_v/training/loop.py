@@ -36,11 +36,12 @@ from PIL import Image
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Sampler
 
+from stylegan_v.checks import require
 from stylegan_v.configs import validate
 from stylegan_v.data.augment import AugmentPipe
+from stylegan_v.data.build import open_prepared
 from stylegan_v.data.sampling import ClipDataset, VideoFirstSampler, sample_fake_times, worker_init_fn
-from stylegan_v.data.video_dataset import VideoDataset
-from stylegan_v.files import atomic_write
+from stylegan_v.files import append_jsonl, atomic_write
 from stylegan_v.launch.distributed import DistributedEnv
 from stylegan_v.metrics.config import MetricsConfig
 from stylegan_v.metrics.records import write_record
@@ -59,6 +60,7 @@ from stylegan_v.training.loss import VideoGANLoss
 
 log = logging.getLogger(__name__)
 
+DATA_RECORD = "data.jsonl"  # in the run directory: the dataset version of every job segment (start, resumes)
 STOP_SIGNALS = (signal.SIGUSR2, signal.SIGTERM, signal.SIGINT)
 # What a signal asks for, by priority (ranks agree on the highest): USR2 = checkpoint and requeue
 # (Slurm's time-limit warning, preemption); TERM/INT = checkpoint and stop (scancel, Ctrl-C).
@@ -167,7 +169,10 @@ class Trainer:
 
         self.num_frames = int(cfg.dataset.sampling.num_frames)
         self.resolution = int(cfg.dataset.resolution)
-        self.videos = VideoDataset(Path(cfg.paths.data_dir) / cfg.dataset.name)
+        # The published version if it was built with this config's settings (else refused, or prepared with
+        # dataset.on_mismatch=prepare), held until the process ends: a rebuild meanwhile does not reach this run.
+        self.videos = open_prepared(OmegaConf.to_container(cfg.dataset, resolve=True), Path(cfg.paths.data_dir),
+                                    build_missing=False)
         self.model_cfg = typed.model  # the typed section; what the data decides is written into both copies
         self.num_classes = self._fit_model_to_data()
         # Same seed on every rank for the weights, so all ranks start identical without a broadcast.
@@ -187,6 +192,7 @@ class Trainer:
         self.opt_D = _lazy_adam(self.D, t.learning_rate(t.lr_d, self.resolution), t.betas, t.eps, d_interval)
         self.progress = Progress()
         resumed = self._resume()
+        self._record_data(resumed)
         if not resumed and t.init_from:
             self._init_from(t.init_from)
         # Cost: segments accumulate across requeues inside the checkpoint (Progress.extra["cost"]).
@@ -281,6 +287,28 @@ class Trainer:
         if self.env.is_main:
             log.info("resumed from %s at kimg %.1f (step %d)", path, self.progress.kimg, self.progress.step)
         return True
+
+    def _record_data(self, resumed: bool) -> None:
+        """The dataset version this job segment trains on: carried in every checkpoint, appended to
+        ``<run_dir>/data.jsonl`` at start and at every resume; a resume on other content is refused unless
+        ``training.allow_data_change``."""
+        now = {"name": self.cfg.dataset.name, "content_hash": self.videos.content_hash,
+               "config_hash": self.videos.manifest.get("config_hash"), "version": str(self.videos.path)}
+        before = self.progress.extra.get("dataset") if resumed else None
+        changed = before is not None and before["content_hash"] != now["content_hash"]
+        if changed:
+            require(self.tcfg.allow_data_change, "training.allow_data_change",
+                    f"must be true to resume {self.run_dir.name} on other data: its checkpoint (step "
+                    f"{self.progress.step}) trained on {before['name']} with content hash {before['content_hash'][:12]}, "
+                    f"the dataset now holds {now['content_hash'][:12]} ({now['version']})", False)
+            log.warning("resuming on changed data (training.allow_data_change=true): content hash %s -> %s",
+                        before["content_hash"][:12], now["content_hash"][:12])
+        self.progress.extra["dataset"] = now
+        if self.env.is_main:
+            append_jsonl(self.run_dir / DATA_RECORD, {
+                "event": "resume" if resumed else "start", "step": self.progress.step, **now,
+                "previous_content_hash": before["content_hash"] if changed else None,
+                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "slurm_job_id": os.environ.get("SLURM_JOB_ID")})
 
     def save_checkpoint(self) -> Path | None:
         """Every rank sends its RNG state to rank 0, which writes the file."""
@@ -553,7 +581,7 @@ class Trainer:
             raise ValueError("training.metrics needs a metrics group (metrics=cpu or metrics=paper)")
         if not hasattr(self, "_detectors"):
             self._detectors = Detectors(mcfg, Path(self.cfg.paths.cache_dir))  # loads each detector once per run
-        real = open_video_source(Path(self.cfg.paths.data_dir) / self.cfg.dataset.name)
+        real = open_video_source(self.videos.path)  # the version this run trains on, whatever is published now
         fake = video_generator(self.G_ema, self.device, labels=self.videos.labels if self.num_classes else None)
         results = {}
         for name in self.tcfg.metrics:

@@ -17,7 +17,8 @@ from typing import Any
 EXCLUDED_KEYS = ("cluster", "paths", "tracking", "metrics", "sweep", "hydra", "experiment_name", "training.num_workers",
                  "training.max_steps", "training.total_kimg", "training.snapshot_ticks", "training.kimg_per_tick",
                  "training.keep_checkpoints", "training.metrics", "training.best_metric", "training.sample_grid",
-                 "training.dist_timeout_s", "dataset.num_workers")
+                 "training.dist_timeout_s", "training.allow_data_change", "dataset.num_workers",
+                 "dataset.on_mismatch")
 
 
 def _drop(tree: dict[str, Any], dotted: str) -> None:

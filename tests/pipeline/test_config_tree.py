@@ -119,17 +119,25 @@ def test_params_yaml_is_retyped_with_validation(tmp_path) -> None:
         validate(cfg)
 
 
-def test_a_prepared_dataset_at_another_resolution_is_refused_before_training(compose, tmp_path) -> None:
-    """Prepared at 32², asked for 64²: refused on the login node with the key named, not mid-training."""
+def test_a_dataset_prepared_with_other_settings_is_refused_before_training(compose, tmp_path) -> None:
+    """Prepared at 32² with 8 frames, asked for 64² with 12: refused on the login node naming each key with both
+    values, not trained on; prepared again when the config asks for it (dataset.on_mismatch=prepare)."""
     from stylegan_v import prepare
+    from stylegan_v.data.build import DatasetMismatch
+    from stylegan_v.data.video_dataset import VideoDataset
 
-    small = compose("experiment=smoke", f"paths.data_dir={tmp_path}", "dataset.num_videos=4",
-                    "dataset.resolution=32", "dataset.video_length=8")
+    common = ("experiment=smoke", f"paths.data_dir={tmp_path}", "dataset.num_videos=4")
+    small = compose(*common, "dataset.resolution=32", "dataset.video_length=8")
     prepare.ensure_prepared(small)
     prepare.ensure_prepared(small)  # matches: nothing to say
-    with pytest.raises(ValueError, match=r"^dataset\.resolution does not match the prepared dataset .*prepared: 32"):
-        prepare.ensure_prepared(compose("experiment=smoke", f"paths.data_dir={tmp_path}", "dataset.num_videos=4",
-                                        "dataset.resolution=64", "dataset.video_length=8"))
+    larger = (*common, "dataset.resolution=64", "dataset.video_length=12")
+    with pytest.raises(DatasetMismatch, match=r"^dataset moving_mnist_smoke \(.*\) was prepared with other settings: "
+                                              r"dataset\.resolution prepared 32, configured 64; "
+                                              r"dataset\.video_length prepared 8, configured 12\. "):
+        prepare.ensure_prepared(compose(*larger))
+    prepare.ensure_prepared(compose(*larger, "dataset.on_mismatch=prepare"))
+    videos = VideoDataset(tmp_path / "moving_mnist_smoke")
+    assert (videos.resolution, videos.video_length(0)) == (64, 12)
 
 
 @pytest.mark.parametrize(("override", "key"), [("fps=nan", "fps"), ("fps=-1", "fps"), ("truncation_psi=nan", "truncation_psi"),

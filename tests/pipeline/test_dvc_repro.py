@@ -19,7 +19,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 MICRO = ["experiment=smoke", "training.max_steps=4", "training.snapshot_ticks=1000", "metrics.num_videos=4",
          "training.metrics=[fvd256_16f]",
-         "pipeline.datasets=[moving_mnist]", f"paths.cache_dir={REPO / '.cache' / 'stylegan_v'}"]
+         "pipeline.datasets=[moving_mnist_smoke]", f"paths.cache_dir={REPO / '.cache' / 'stylegan_v'}"]
 
 
 def _clone(tmp_path: Path, overrides: list[str]) -> Path:
@@ -71,7 +71,7 @@ def test_dvc_repro_end_to_end_then_nothing_to_do(tmp_path) -> None:
     clone = _clone(tmp_path, [])
     first = _dvc(clone, "repro")
     assert first.returncode == 0, (first.stdout + first.stderr)[-5000:]
-    for stage in ("prepare@moving_mnist", "train", "evaluate", "report"):
+    for stage in ("prepare@moving_mnist_smoke", "train", "evaluate", "report"):
         assert f"Running stage '{stage}'" in first.stdout
     _check_outputs(clone)
     plots = _dvc(clone, "plots", "show", "-o", str(tmp_path / "plots"))
@@ -98,7 +98,7 @@ def test_dvc_repro_end_to_end_then_nothing_to_do(tmp_path) -> None:
     overrides = [*MICRO, f"tracking.tracking_uri=sqlite:///{clone / 'mlflow.db'}", "model.motion.kernel_size=5"]
     exp = _dvc(clone, "exp", "run", *(arg for o in overrides for arg in ("-S", o)))
     assert exp.returncode == 0, (exp.stdout + exp.stderr)[-5000:]
-    assert "Running stage 'train'" in exp.stdout and "Running stage 'prepare@moving_mnist'" not in exp.stdout
+    assert "Running stage 'train'" in exp.stdout and "Running stage 'prepare@moving_mnist_smoke'" not in exp.stdout
     import yaml
 
     assert yaml.safe_load((clone / "params.yaml").read_text())["model"]["motion"]["kernel_size"] == 5
