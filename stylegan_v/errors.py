@@ -20,11 +20,17 @@ from typing import Any
 FAILURE = 1  # exit status of a command that failed for a reason the line names
 CONFIG_ERROR = 2  # a config value refused while the task runs: the usage error of the command line
 
-_DISK_FULL = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
-              errno.EFBIG: "file too large (the file size limit, `ulimit -f`, or the filesystem's largest file)"}
-_AFTER_DISK_FULL = ("free space there (or point paths.runs_dir / paths.data_dir elsewhere) and run the same "
-                    "command again: files are written whole, so the earlier ones are intact and a training "
-                    "resumes from its last complete checkpoint")
+# A write that found no room: errno -> (what happened, what to do first)
+_NO_ROOM = {
+    errno.ENOSPC: ("no space left on the device", "free space there (or point paths.runs_dir / paths.data_dir "
+                                                  "at another filesystem)"),
+    errno.EDQUOT: ("disk quota exceeded", "free space in your quota (or point paths.runs_dir / paths.data_dir "
+                                          "at another filesystem)"),
+    errno.EFBIG: ("file too large", "raise the file size limit (`ulimit -f`) or point paths.runs_dir / "
+                                    "paths.data_dir at another filesystem"),
+}
+_AFTER_NO_ROOM = ("then run the same command again: files are written whole, so the earlier ones are intact "
+                  "and a training resumes from its last complete checkpoint")
 # Errors of ours whose message is already one line naming the cause: (module, class, what to do, exit status)
 _OURS = (
     ("stylegan_v.checks", "ConfigError", "", CONFIG_ERROR),
@@ -48,8 +54,8 @@ _ERRNO = re.compile(r"\[Errno (?P<errno>\d+)\] (?P<strerror>[^:]+)(?:: '(?P<file
 def user_error(err: BaseException) -> tuple[str, int] | None:
     """``(one line, exit status)`` for an error the user can fix; None for anything else."""
     for current in _chain(err):
-        if isinstance(current, OSError) and current.errno in _DISK_FULL:
-            return _disk_full(current.errno, current.filename), FAILURE
+        if isinstance(current, OSError) and current.errno in _NO_ROOM:
+            return _no_room(current.errno, current.filename), FAILURE
         for module, name, advice, status in _OURS:
             cls = _loaded(module, name)
             if cls is not None and isinstance(current, cls):
@@ -119,9 +125,10 @@ def _join(message: str, advice: str) -> str:
     return f"{message}: {advice}" if advice else message
 
 
-def _disk_full(code: int, filename: Any) -> str:
+def _no_room(code: int, filename: Any) -> str:
+    what, first = _NO_ROOM[code]
     where = f" while writing {filename}" if filename else ""
-    return f"{_DISK_FULL[code]}{where}: {_AFTER_DISK_FULL}"
+    return f"{what}{where}: {first}, {_AFTER_NO_ROOM}"
 
 
 def _damaged_store(err: BaseException) -> str | None:
@@ -154,8 +161,8 @@ def _job_failure(text: str) -> str:
     if parsed is not None:
         name, message = parsed["name"].rpartition(".")[2], parsed["message"]
         number = _ERRNO.match(message)
-        if number is not None and int(number["errno"]) in _DISK_FULL:
-            return f"the job failed: {_disk_full(int(number['errno']), number['filename'])}{where}"
+        if number is not None and int(number["errno"]) in _NO_ROOM:
+            return f"the job failed: {_no_room(int(number['errno']), number['filename'])}{where}"
         for _, ours, advice, _status in _OURS:
             if name == ours:
                 return f"the job failed: {_join(message, advice)}{where}"
