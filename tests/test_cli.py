@@ -32,6 +32,7 @@ BAD_VALUES = {
     "range, --cfg job": (["stylegan_v.train", "--cfg", "job", "training.batch_size=0"], "training.batch_size"),
     "type": (["stylegan_v.train", "training.batch_size=abc"], "training.batch_size"),
     "unknown key": (["stylegan_v.train", "training.batch_sizee=1"], "training.batch_sizee"),
+    "control character": (["stylegan_v.train", "cluster=slurm", "cluster.job_name='x\nrm -rf ~'"], "cluster.job_name"),
 }
 TRACEBACKS = {
     "HYDRA_FULL_ERROR=1": (["stylegan_v.train", "training.batch_size=0"], {"HYDRA_FULL_ERROR": "1"}),
@@ -122,12 +123,15 @@ def test_user_facing_options() -> None:
 
 def test_command_line_selects_help_and_keeps_overrides_in_one_run(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
-    assert command_line(["p", "-m", "a=1,2", "b=3"], "train") == ["p", "-m", "hydra/help=train", "a=1,2", "b=3"]
-    assert command_line(["p", "--info"], "train") == ["p", "hydra/help=train", "--info"]
-    assert command_line(["p", "hydra/help=x"], "train") == ["p", "hydra/help=x"]
-    assert "HYDRA_FULL_ERROR" not in os.environ
-    assert command_line(["p", "--verbose", "a=1"], "train") == ["p", "hydra/help=train", "a=1"]
-    assert os.environ["HYDRA_FULL_ERROR"] == "1"
+    try:
+        assert command_line(["p", "-m", "a=1,2", "b=3"], "train") == ["p", "-m", "hydra/help=train", "a=1,2", "b=3"]
+        assert command_line(["p", "--info"], "train") == ["p", "hydra/help=train", "--info"]
+        assert command_line(["p", "hydra/help=x"], "train") == ["p", "hydra/help=x"]
+        assert "HYDRA_FULL_ERROR" not in os.environ
+        assert command_line(["p", "--verbose", "a=1"], "train") == ["p", "hydra/help=train", "a=1"]
+        assert os.environ["HYDRA_FULL_ERROR"] == "1"
+    finally:
+        os.environ.pop("HYDRA_FULL_ERROR", None)  # command_line sets it for the process, not for later tests
 
 
 class _Terminal:
@@ -185,6 +189,7 @@ def test_a_run_directory_in_use_is_one_line_and_verbose_keeps_the_traceback(comp
     assert not (tmp_path / "data").exists(), "refused before anything was prepared"
 
 
+@pytest.mark.slow
 def test_a_full_disk_during_a_checkpoint_is_one_line_and_loses_nothing(compose, tmp_path: Path) -> None:
     """The run directory on a real 1 MiB filesystem: the first checkpoint (≈ 6 MB) does not fit."""
     from mlflow import MlflowClient
