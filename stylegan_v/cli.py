@@ -9,9 +9,10 @@
   anything is prepared or queued. ``--verbose`` (removed before Hydra parses the command line) or
   ``HYDRA_FULL_ERROR=1`` keeps the traceback.
 
-Only that check is turned into one line: whatever fails once the task runs keeps Hydra's usual report. A
-multirun (``-m``) and a config from elsewhere (``--config-dir``, DVC's ``params.yaml``) skip the check and
-are checked by the task itself, point by point.
+Once the task runs, a failure the user can fix (a full disk, a run directory in use, sbatch refusing the
+job, a damaged MLflow store, see :mod:`stylegan_v.errors`) is one line too, ``error: <cause>: <what to do>``,
+exit status 1; anything else keeps Hydra's usual report. A multirun (``-m``) and a config from elsewhere
+(``--config-dir``, DVC's ``params.yaml``) skip the check and are checked by the task itself, point by point.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from hydra.errors import HydraException, MissingConfigException
 from hydra.types import TaskFunction
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
+
+from stylegan_v.errors import report_errors
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 USAGE_ERROR = 2  # exit status of a refused command line (argparse's)
@@ -60,6 +63,7 @@ def entry_point(name: str, config_name: str = "config",
     """
     def wrap(task: TaskFunction) -> Callable[[], None]:
         # config_path is relative to the task's own module (Hydra unwraps to it), as before this wrapper
+        task = report_errors(task, full_error)  # a failure the user can fix: one line, see stylegan_v.errors
         hydra_main = hydra.main(config_path="../conf", config_name=config_name, version_base="1.3")(task)
 
         @functools.wraps(task)

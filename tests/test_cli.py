@@ -32,6 +32,7 @@ BAD_VALUES = {
     "range, --cfg job": (["stylegan_v.train", "--cfg", "job", "training.batch_size=0"], "training.batch_size"),
     "type": (["stylegan_v.train", "training.batch_size=abc"], "training.batch_size"),
     "unknown key": (["stylegan_v.train", "training.batch_sizee=1"], "training.batch_sizee"),
+    "control character": (["stylegan_v.train", "cluster=slurm", "cluster.job_name='x\nrm -rf ~'"], "cluster.job_name"),
 }
 TRACEBACKS = {
     "HYDRA_FULL_ERROR=1": (["stylegan_v.train", "training.batch_size=0"], {"HYDRA_FULL_ERROR": "1"}),
@@ -122,12 +123,15 @@ def test_user_facing_options() -> None:
 
 def test_command_line_selects_help_and_keeps_overrides_in_one_run(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
-    assert command_line(["p", "-m", "a=1,2", "b=3"], "train") == ["p", "-m", "hydra/help=train", "a=1,2", "b=3"]
-    assert command_line(["p", "--info"], "train") == ["p", "hydra/help=train", "--info"]
-    assert command_line(["p", "hydra/help=x"], "train") == ["p", "hydra/help=x"]
-    assert "HYDRA_FULL_ERROR" not in os.environ
-    assert command_line(["p", "--verbose", "a=1"], "train") == ["p", "hydra/help=train", "a=1"]
-    assert os.environ["HYDRA_FULL_ERROR"] == "1"
+    try:
+        assert command_line(["p", "-m", "a=1,2", "b=3"], "train") == ["p", "-m", "hydra/help=train", "a=1,2", "b=3"]
+        assert command_line(["p", "--info"], "train") == ["p", "hydra/help=train", "--info"]
+        assert command_line(["p", "hydra/help=x"], "train") == ["p", "hydra/help=x"]
+        assert "HYDRA_FULL_ERROR" not in os.environ
+        assert command_line(["p", "--verbose", "a=1"], "train") == ["p", "hydra/help=train", "a=1"]
+        assert os.environ["HYDRA_FULL_ERROR"] == "1"
+    finally:
+        os.environ.pop("HYDRA_FULL_ERROR", None)  # command_line sets it for the process, not for later tests
 
 
 class _Terminal:
@@ -158,3 +162,61 @@ def test_a_tick_logs_its_eta(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="stylegan_v.training.loop"):
         Trainer._log_tick(trainer, {}, start_nimg=0, start_time=time.monotonic() - 100.0)  # type: ignore[arg-type]
     assert "eta 0:15:00" in caplog.text
+
+
+# ------------------------------------------------------------------- failures once the task runs: one line too
+
+
+def test_a_run_directory_in_use_is_one_line_and_verbose_keeps_the_traceback(compose, tmp_path: Path) -> None:
+    """A second identical command while the first still trains (here: this test holds its lock)."""
+    from tiny_config import TINY
+
+    from stylegan_v.files import exclusive_lock
+    from stylegan_v.training.job import RUN_LOCK, run_dir_of
+
+    args = ["stylegan_v.train", *TINY, f"paths.runs_dir={tmp_path / 'runs'}", f"paths.data_dir={tmp_path / 'data'}"]
+    run_dir = run_dir_of(compose(*args[1:]))
+    with exclusive_lock(run_dir / RUN_LOCK, f"run directory {run_dir}", wait=False):
+        done = _finish({"plain": _start(args, tmp_path), "verbose": _start([*args, "--verbose"], tmp_path)})
+    assert done["plain"].returncode == 1
+    assert done["plain"].stderr.splitlines() == [
+        f"error: run directory {run_dir} is in use by pid {os.getpid()} on {os.uname().nodename} since "
+        f"{done['plain'].stderr.split(' since ')[1].split(' ')[0]} (lock {run_dir / RUN_LOCK}): wait for it to end, "
+        f"or cancel it (`scancel <job id>`, or end that pid), then run the same command again"]
+    assert done["verbose"].returncode == 1
+    assert "Traceback (most recent call last)" in done["verbose"].stderr
+    assert "stylegan_v.files.LockBusy: run directory" in done["verbose"].stderr
+    assert not (tmp_path / "data").exists(), "refused before anything was prepared"
+
+
+@pytest.mark.slow
+def test_a_full_disk_during_a_checkpoint_is_one_line_and_loses_nothing(compose, tmp_path: Path) -> None:
+    """The run directory on a real 1 MiB filesystem: the first checkpoint (≈ 6 MB) does not fit."""
+    from mlflow import MlflowClient
+    from omegaconf import OmegaConf
+    from test_files import tiny_filesystem
+    from tiny_config import TINY
+
+    from stylegan_v import prepare
+    from stylegan_v.files import read_jsonl
+    from stylegan_v.training.job import run_dir_of
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    MlflowClient(tracking_uri=uri).search_experiments()  # migrated now: MLflow's own log lines stay out of it
+    with tiny_filesystem(tmp_path / "disk", "1m") as disk:
+        args = [*TINY, f"paths.runs_dir={disk}", f"paths.data_dir={tmp_path / 'data'}",
+                f"tracking.tracking_uri={uri}", "training.max_steps=1"]
+        cfg = compose(*args)
+        prepare.run(cfg)
+        run_dir = run_dir_of(cfg)
+        done = _finish({"train": _start(["stylegan_v.train", *args], tmp_path)})["train"]
+        assert done.returncode == 1, done.stderr
+        assert done.stderr.splitlines() == [
+            f"error: no space left on the device while writing {run_dir}/checkpoints/checkpoint-000000001.pt: "
+            "free space there (or point paths.runs_dir / paths.data_dir at another filesystem), then run the same "
+            "command again: files are written whole, so the earlier ones are intact and a training resumes from "
+            "its last complete checkpoint"]
+        assert list((run_dir / "checkpoints").iterdir()) == [], "no partial checkpoint, no temporary file"
+        assert len(read_jsonl(run_dir / "metrics.jsonl")) == 1  # the one tick before the checkpoint
+        assert read_jsonl(run_dir / "mlflow_journal.jsonl")[-1]["status"] == "FAILED"
+        assert OmegaConf.load(run_dir / "config.yaml").training.max_steps == 1  # whole, as written before

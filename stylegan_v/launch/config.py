@@ -8,6 +8,7 @@ submitted, so a bad value fails on the login node with the key named.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,15 @@ from hydra.core.config_store import ConfigStore
 from stylegan_v.checks import section
 
 _SLURM_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
+_SBATCH_OPTION = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")  # what `#SBATCH --<option>=` accepts as a name
+
+
+def single_line(text: str, allow_tab: bool = False) -> bool:
+    """No control character (newline, CR, NUL, ESC, ...) and no Unicode line or paragraph separator. Every
+    Slurm-bound string lands on a line of the job script: a line break there would end the ``#SBATCH``
+    options and start a shell command."""
+    return not any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") and not (allow_tab and ch == "\t")
+                   for ch in text)
 
 
 _require = section("cluster")
@@ -66,8 +76,17 @@ class SlurmClusterConfig:
         _require(self.kind == "slurm", "kind", "must be 'slurm' for the slurm schema", self.kind)
         for key in ("partition", "account", "qos"):
             value = getattr(self, key)
-            _require(value is None or (isinstance(value, str) and bool(_SLURM_NAME.match(value))), key,
+            _require(value is None or (isinstance(value, str) and bool(_SLURM_NAME.fullmatch(value))), key,
                      "must be null or a Slurm name (letters, digits, '_', '-', '.')", value)
+        for key in ("job_name", "constraint", "log_dir"):
+            value = getattr(self, key)
+            _require(value is None or (isinstance(value, str) and value.strip() != "" and single_line(value)),
+                     key, "must be a non-empty single line without control characters", value)
+        for option, value in self.additional_parameters.items():
+            _require(isinstance(option, str) and bool(_SBATCH_OPTION.fullmatch(option)), "additional_parameters",
+                     "keys must be sbatch option names (letters, digits, '_', '-')", option)
+            _require(single_line(str(value)), f"additional_parameters.{option}",
+                     "must be a single line without control characters", value)
         for key, low in (("nodes", 1), ("tasks_per_node", 1), ("gpus_per_node", 0), ("cpus_per_task", 1),
                          ("timeout_min", 1), ("signal_delay_s", 0), ("max_num_timeout", 0)):
             _require(getattr(self, key) >= low, key, f"must be >= {low}", getattr(self, key))
@@ -75,8 +94,8 @@ class SlurmClusterConfig:
         _require(self.signal_delay_s < self.timeout_min * 60, "signal_delay_s",
                  f"must be shorter than the time limit ({self.timeout_min * 60} s)", self.signal_delay_s)
         for line in self.setup:
-            _require(isinstance(line, str) and line.strip() != "" and "\n" not in line, "setup",
-                     "must be a list of non-empty, single-line shell commands", line)
+            _require(isinstance(line, str) and line.strip() != "" and single_line(line, allow_tab=True), "setup",
+                     "must be a list of non-empty, single-line shell commands without control characters", line)
             _require(not line.lstrip().startswith("#SBATCH"), "setup",
                      "holds shell lines; pass sbatch options through additional_parameters", line)
             # The config is resolved and re-read on the way (sweep launcher, job nodes), which would turn an

@@ -8,12 +8,15 @@ cancelled, never hangs on a dead job). Each submission gets a fresh log folder: 
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import shutil
 import subprocess
+import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -24,6 +27,11 @@ from stylegan_v.launch.config import ClusterConfig, LocalClusterConfig, SlurmClu
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
+
+
+class SubmissionRefused(RuntimeError):
+    """sbatch refused the job (a partition, account, QOS, constraint or option the cluster does not accept);
+    the message is sbatch's own reason, on one line."""
 
 
 class InProcessJob(Generic[R]):
@@ -139,7 +147,30 @@ def submit(fn: Callable[..., R], *args: Any, cluster: ClusterConfig, name: str =
     # Submitted from inside an allocation (`dvc repro` under salloc, a job queueing another), sbatch and
     # local workers would inherit its SLURM_* and rank variables and take its node list, task count or
     # rank for their own: hide them while submitting.
-    with submitit.helpers.clean_env():
+    with submitit.helpers.clean_env(), sbatch_refusals():
         job = executor.submit(fn, *args, **kwargs)
     log.info("submitted %s as job %s (%s, logs in %s)", name, job.job_id, cluster.kind, folder)
     return job
+
+
+@contextlib.contextmanager
+def sbatch_refusals() -> Iterator[None]:
+    """Turn sbatch refusing a submission into :class:`SubmissionRefused` with sbatch's reason. submitit prints
+    sbatch's stderr itself before raising; that echo is held back (the reason is in the error), and given back
+    in every other case."""
+    echo = io.StringIO()
+    refused = None
+    try:
+        with contextlib.redirect_stderr(echo):
+            yield
+    except submitit.core.utils.FailedJobError as err:
+        call = err.__cause__
+        if isinstance(call, subprocess.CalledProcessError) and Path(str(call.cmd[0])).name == "sbatch":
+            lines = [line.strip().removeprefix("sbatch: error: ") for line in str(call.stderr or "").splitlines()]
+            reason = "; ".join(line for line in lines if line) or f"exit status {call.returncode}"
+            refused = SubmissionRefused(f"sbatch refused the job: {reason}")
+            raise refused from err
+        raise
+    finally:
+        if refused is None:
+            sys.stderr.write(echo.getvalue())

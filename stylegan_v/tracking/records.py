@@ -1,17 +1,20 @@
 """The run directory's tracking files and how one tracking record is applied to an MLflow run.
 
-Every call of the training-side tracker becomes a *record* (a JSON-able dict with an ``op``). Online, the
-record is applied to MLflow at once; offline, it is appended to ``mlflow_offline.jsonl`` and
-``python -m stylegan_v.tracking.sync`` applies it later through the same :func:`apply_record`. Applying a
-record twice changes nothing (metrics at or below the last logged step of their key are dropped, params
-and tags are idempotent, an artifact overwrites itself), so a sync that is interrupted and re-run is safe.
+Every call of the training-side tracker becomes a *record* (a JSON-able dict with an ``op``), appended to
+the journal ``mlflow_journal.jsonl`` before it is sent: online it is then applied to MLflow at once, and
+marked sent once MLflow has acknowledged it; offline (or killed while the request was in flight) it waits
+there for the next segment or ``python -m stylegan_v.tracking.sync``, which apply it through the same
+:func:`apply_record`. Applying a record twice changes nothing (metrics at or below the last logged step of
+their key are dropped, params and tags are idempotent, an artifact overwrites itself), so a replay that is
+interrupted and re-run, or that meets a record MLflow took just before a kill, is safe.
 
 Files in a run directory (all written by rank 0 only):
 - ``mlflow_run.json``: ``{"run_id", "experiment_id", "tracking_uri"}``, written atomically when the run is
   created; a requeued or resumed job reopens this run instead of creating another.
-- ``mlflow_offline.jsonl``: records not yet in MLflow; ``mlflow_offline.synced`` holds the byte offset up to
-  which they have been applied; ``mlflow_offline.lock`` serialises replays (the reopening job vs a manual sync).
-- ``metrics.jsonl``: every metric point, append-only, independent of MLflow.
+- ``mlflow_journal.jsonl``: every record, append-only; ``mlflow_journal.synced`` holds the byte offset up to
+  which MLflow has acknowledged them; ``mlflow_journal.lock`` lets one process at a time send records (the
+  job, a reopening job, a manual sync).
+- ``metrics.jsonl``: every metric point, append-only, independent of MLflow (written after the journal).
 """
 
 from __future__ import annotations
@@ -30,9 +33,11 @@ from stylegan_v.files import atomic_write_json, iter_jsonl
 log = logging.getLogger(__name__)
 
 RUN_FILE = "mlflow_run.json"
-OFFLINE_FILE = "mlflow_offline.jsonl"
-SYNC_OFFSET_FILE = "mlflow_offline.synced"
-SYNC_LOCK_FILE = "mlflow_offline.lock"
+JOURNAL_FILE = "mlflow_journal.jsonl"
+SYNC_OFFSET_FILE = "mlflow_journal.synced"
+SYNC_LOCK_FILE = "mlflow_journal.lock"
+# Before every record was journaled, only the records of an offline segment were kept, under these names.
+LEGACY_FILES = (("mlflow_offline.synced", SYNC_OFFSET_FILE), ("mlflow_offline.jsonl", JOURNAL_FILE))
 METRICS_FILE = "metrics.jsonl"
 
 # MLflow 3.x stores params up to 6000 characters, but servers of MLflow < 2.x reject more than 500; a
@@ -63,6 +68,10 @@ def is_auth_failure(error: BaseException) -> bool:
     if getattr(error, "error_code", None) in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
         return True
     return re.search(r"error code (401|403)\b", str(error)) is not None
+
+
+class TrackingUnreachable(ConnectionError):
+    """A sync found the tracking server unreachable; the message names it and where the records wait."""
 
 
 class RunNotInStoreError(ValueError):
@@ -176,12 +185,12 @@ class RunContext:
         self._last_step[key] = step if previous is None else max(previous, step)
 
 
-def apply_record(ctx: RunContext, record: Mapping[str, Any], *, live: bool) -> None:
-    """Apply one record to MLflow. ``live``: the training job itself (an ``open`` marks the run RUNNING);
-    a later sync leaves the run's status to the ``close`` records."""
+def apply_record(ctx: RunContext, record: Mapping[str, Any]) -> None:
+    """Apply one record to MLflow. The run's status is left to the ``close`` records (a live job sets its
+    run RUNNING itself), so a replay of an old segment does not mark a run RUNNING."""
     op = record["op"]
     if op == "open":
-        _apply_open(ctx, record, live=live)
+        _apply_open(ctx, record)
         return
     if ctx.run_id is None:
         raise RuntimeError(f"{ctx.run_dir}: a {op!r} record precedes the run's creation (no 'open' record and no "
@@ -233,7 +242,7 @@ def join_list_tag(current: str | None, item: str) -> str:
     return truncate(",".join(items), TAG_VALUE_LIMIT)
 
 
-def _apply_open(ctx: RunContext, record: Mapping[str, Any], *, live: bool) -> None:
+def _apply_open(ctx: RunContext, record: Mapping[str, Any]) -> None:
     client = ctx.client
     if ctx.run_id is None:
         experiment = client.get_experiment_by_name(record["experiment"])
@@ -251,8 +260,6 @@ def _apply_open(ctx: RunContext, record: Mapping[str, Any], *, live: bool) -> No
     else:
         run = _get_existing_run(ctx)
         existing_params = dict(run.data.params)
-        if live and run.info.status != "RUNNING":
-            client.update_run(ctx.run_id, status="RUNNING")
         _log_batch(client, ctx.run_id, tags=record["tags"])
     params = record["params"]
     changed = sorted(k for k, v in params.items() if k in existing_params and existing_params[k] != v)

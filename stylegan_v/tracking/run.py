@@ -12,13 +12,18 @@ Usage by the training loop (rank 0 gets a live tracker, other ranks a no-op one 
 Guarantees:
 - **Same run on resume**: the run id is persisted in ``run_dir/mlflow_run.json``; reopening sets the run
   RUNNING again and never creates a second run.
-- **No duplicate steps**: on open the tracker reads the last step of every metric key (from MLflow and from
-  ``metrics.jsonl``) and drops incoming points whose step is at or below it, so the steps a resumed job
-  re-trains after its last checkpoint are logged once.
+- **Nothing lost**: every record is appended (fsynced) to ``mlflow_journal.jsonl`` before it is sent, and a
+  metric point reaches ``metrics.jsonl`` only after that, so whatever counts as logged is in the journal. It
+  is marked sent once MLflow acknowledges it; a record not acknowledged (the server down, or the job killed
+  while the request was in flight) is replayed by the next segment's ``open`` or by
+  ``python -m stylegan_v.tracking.sync run_dir``.
+- **No duplicate steps**: on open the tracker reads the last step of every metric key from ``metrics.jsonl``
+  and drops incoming points whose step is at or below it, so the steps a resumed job re-trains after its last
+  checkpoint are logged once; MLflow itself drops a point at or below the last step it holds of that key, so a
+  record replayed after MLflow took it (a kill between its answer and the mark) is not logged twice either.
 - **Training never waits on MLflow for long**: HTTP requests are bounded by ``tracking.request_timeout_s``
   with ``tracking.request_max_retries`` retries; the first failure switches the tracker offline for the rest
-  of the segment (one warning), and every later call is a local file append. Pending records are replayed by
-  the next segment's ``open`` when the server is back, or by ``python -m stylegan_v.tracking.sync run_dir``.
+  of the segment (one warning naming the cause), and every later call is a local file append.
 - **Wrong store** is an error, not an outage: if ``mlflow_run.json`` names a run the configured store does not
   hold, ``open`` raises :class:`RunNotInStoreError` (the same store under a new address is fine).
 - **Params** are logged once. A changed value on resume is not an error (MLflow params are immutable and the
@@ -35,12 +40,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from stylegan_v.errors import tracking_failure
 from stylegan_v.files import append_jsonl
 from stylegan_v.tracking.config import TrackingConfig
 from stylegan_v.tracking.records import (
     CLOSE_STATUSES,
+    JOURNAL_FILE,
     METRICS_FILE,
-    OFFLINE_FILE,
     TAG_HOSTS,
     TAG_SLURM_JOB_IDS,
     RunContext,
@@ -53,8 +59,9 @@ from stylegan_v.tracking.records import (
     is_auth_failure,
     last_steps_from_jsonl,
     now_ms,
+    run_id_of,
 )
-from stylegan_v.tracking.replay import http_limits, pending_offline, probe, replay_offline, sync, sync_lock
+from stylegan_v.tracking.replay import http_limits, mark_synced, probe, replay, sync, sync_lock, tidy
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +114,7 @@ class RunTracker(NullTracker):
         self.run_dir = run_dir
         self.tracking_uri = cfg.resolved_uri()
         self._ctx: RunContext | None = None  # set while online
-        self._warned = False
+        self._offline_reason: str | None = None  # why this segment stopped sending to MLflow (warned once)
         self._closed = False
         self._last_step: dict[str, int] = {}
 
@@ -128,19 +135,23 @@ class RunTracker(NullTracker):
         tracker = cls(run_dir, cfg)
         tracker._last_step = last_steps_from_jsonl(run_dir / METRICS_FILE)
         if cfg.enabled:
-            opening = {"op": "open", "time": now_ms(), "run_name": run_name, "experiment": cfg.experiment,
-                       "params": flatten(params), "tags": clean_tags(tags or {}), "parent_run_id": parent_run_id,
-                       "tracking_uri": tracker.tracking_uri}
-            tracker._connect(opening)
+            with sync_lock(run_dir):
+                tidy(run_dir)
+            tracker._journal({"op": "open", "time": now_ms(), "run_name": run_name, "experiment": cfg.experiment,
+                              "params": flatten(params), "tags": clean_tags(tags or {}),
+                              "parent_run_id": parent_run_id, "tracking_uri": tracker.tracking_uri})
+            tracker._connect()
             segment = {TAG_SLURM_JOB_IDS: os.environ.get("SLURM_JOB_ID"),
                        TAG_HOSTS: os.environ.get("SLURM_JOB_NODELIST") or socket.gethostname()}
             tracker.append_tags({k: v for k, v in segment.items() if v})
         return tracker
 
-    def _connect(self, opening: dict[str, Any]) -> None:
+    def _connect(self) -> None:
+        """Send what the journal holds beyond the acknowledged offset (earlier segments' records, then this
+        segment's opening) and mark the run RUNNING; offline on any failure but a configuration error."""
         reason = probe(self.tracking_uri, self.cfg.request_timeout_s)
         if reason is not None:
-            self._go_offline(reason, opening)
+            self._go_offline(f"is unreachable ({reason})")
             return
         try:
             with http_limits(self.cfg):
@@ -148,12 +159,13 @@ class RunTracker(NullTracker):
 
                 ctx = RunContext(MlflowClient(tracking_uri=self.tracking_uri), self.run_dir, self.tracking_uri)
                 with sync_lock(self.run_dir):
-                    if pending_offline(self.run_dir):
-                        log.info("replaying %s into MLflow", self.run_dir / OFFLINE_FILE)
-                        replay_offline(ctx)
-                apply_record(ctx, opening, live=True)
-                for key, step in ctx.server_last_steps().items():
-                    self._last_step[key] = max(step, self._last_step.get(key, step))
+                    applied = replay(ctx)
+                if applied > 1:
+                    log.info("sent %d journaled tracking records of %s to MLflow", applied - 1, self.run_dir)
+                if ctx.run_id is None:
+                    raise RuntimeError(f"{self.run_dir / JOURNAL_FILE} holds no opening record")
+                ctx.client.update_run(ctx.run_id, status="RUNNING")
+                ctx.server_last_steps()  # one look-up per key now, instead of one per key's first point
         except RunNotInStoreError:
             raise  # a configuration error, not an outage: fail before training starts
         except Exception as e:  # noqa: BLE001 - any tracking failure must leave training running
@@ -163,13 +175,14 @@ class RunTracker(NullTracker):
                     f"MLflow at {self.tracking_uri} refused the credentials "
                     f"({'user ' + repr(user) if user else 'none given'}): set MLFLOW_TRACKING_USERNAME and "
                     "MLFLOW_TRACKING_PASSWORD to an account of the server's basic-auth app") from None
-            self._go_offline(f"{type(e).__name__}: {e}", opening)
+            self._go_offline(tracking_failure(e))
             return
         self._ctx = ctx
 
     @property
     def run_id(self) -> str | None:  # type: ignore[override]
-        return None if self._ctx is None else self._ctx.run_id
+        """The MLflow run, also after the tracker went offline (None while no segment has reached MLflow)."""
+        return self._ctx.run_id if self._ctx is not None else run_id_of(self.run_dir)
 
     @property
     def online(self) -> bool:  # type: ignore[override]
@@ -191,11 +204,13 @@ class RunTracker(NullTracker):
         if not fresh:
             return
         record = {"op": "metrics", "time": now_ms(), "step": step, "metrics": fresh}
+        # Journal, then metrics.jsonl (what a resumed segment reads as logged), then the network round trip.
+        end = self._journal(record) if self.cfg.enabled else None
         append_jsonl(self.run_dir / METRICS_FILE, {k: record[k] for k in ("time", "step", "metrics")})
         for key in fresh:
             self._last_step[key] = step
-        if self.cfg.enabled:
-            self._emit(record)
+        if end is not None:
+            self._send(record, end)
 
     def log_artifact(self, path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
         """Upload a file or folder (e.g. a sample grid, an mp4) to the run; skipped if ``tracking.artifacts``
@@ -230,32 +245,41 @@ class RunTracker(NullTracker):
             return
         self._closed = True
         self._emit({"op": "close", "time": now_ms(), "status": status})
-        if self._ctx is None and self._warned and probe(self.tracking_uri, self.cfg.request_timeout_s) is None:
+        if (self._ctx is None and self._offline_reason is not None
+                and probe(self.tracking_uri, self.cfg.request_timeout_s) is None):
             try:
                 sync(self.run_dir, self.tracking_uri, self.cfg)
-            except Exception as e:  # noqa: BLE001
-                log.warning("MLflow is reachable again but the replay failed (%s: %s); run "
-                            "`python -m stylegan_v.tracking.sync %s`", type(e).__name__, e, self.run_dir)
+            except Exception as e:  # noqa: BLE001 - the records stay in the journal for a later sync
+                log.warning("the tracking records of %s are still not in MLflow: MLflow at %s %s; once that is "
+                            "fixed, run `python -m stylegan_v.tracking.sync %s` (the next segment of this run "
+                            "also sends them)", self.run_dir, self.tracking_uri, tracking_failure(e), self.run_dir)
 
     # ----------------------------------------------------------------------------------- internals
 
+    def _journal(self, record: dict[str, Any]) -> int:
+        """Append ``record`` to the journal (whole, fsynced); returns where it ends."""
+        return append_jsonl(self.run_dir / JOURNAL_FILE, record)
+
     def _emit(self, record: dict[str, Any]) -> None:
+        self._send(record, self._journal(record))
+
+    def _send(self, record: dict[str, Any], end: int) -> None:
+        """Apply a journaled record to MLflow while online, and mark the journal sent up to ``end`` once MLflow
+        has acknowledged it. Offline, it waits in the journal."""
         if self._ctx is None:
-            append_jsonl(self.run_dir / OFFLINE_FILE, record)
             return
         try:
-            with http_limits(self.cfg):
-                apply_record(self._ctx, record, live=True)
+            with http_limits(self.cfg), sync_lock(self.run_dir):
+                apply_record(self._ctx, record)
         except Exception as e:  # noqa: BLE001 - any tracking failure must leave training running
-            self._ctx = None
-            self._go_offline(f"{type(e).__name__}: {e}", record)
+            self._go_offline(tracking_failure(e))
+            return
+        mark_synced(self.run_dir, end)  # a disk error here is not MLflow's: it stops the job like any other
 
-    def _go_offline(self, reason: str, record: dict[str, Any]) -> None:
+    def _go_offline(self, reason: str) -> None:
         self._ctx = None
-        append_jsonl(self.run_dir / OFFLINE_FILE, record)
-        if not self._warned:
-            self._warned = True
-            log.warning("MLflow at %s is unreachable (%s); training goes on and tracking records are kept in "
-                        "%s; replay them with `python -m stylegan_v.tracking.sync %s` (the next segment of this "
-                        "run does it by itself)", self.tracking_uri, reason, self.run_dir / OFFLINE_FILE,
-                        self.run_dir)
+        if self._offline_reason is None:
+            self._offline_reason = reason
+            log.warning("MLflow at %s %s; training goes on and the tracking records wait in %s: the next "
+                        "segment of this run sends them, or run `python -m stylegan_v.tracking.sync %s`",
+                        self.tracking_uri, reason, self.run_dir / JOURNAL_FILE, self.run_dir)

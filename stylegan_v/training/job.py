@@ -24,11 +24,12 @@ import torch.distributed as dist
 from omegaconf import DictConfig, OmegaConf
 
 from stylegan_v.configs import validate
-from stylegan_v.files import LockBusy, append_jsonl, atomic_write_text, exclusive_lock
+from stylegan_v.files import LockBusy, append_jsonl, atomic_write_text, exclusive_lock, remove_stale_temps
 from stylegan_v.launch.allocator import keep_freed_memory
 from stylegan_v.launch.distributed import DistributedEnv, distributed
 from stylegan_v.tracking.run import RunTracker
 from stylegan_v.tracking.system_metrics import system_metrics
+from stylegan_v.training import checkpoint
 from stylegan_v.training.loop import Trainer
 from stylegan_v.training.rundir import run_dir as derive_run_dir
 
@@ -75,6 +76,15 @@ def lock_run_dir(run_dir: Path, env: DistributedEnv) -> Iterator[None]:
         yield
 
 
+def remove_stale_writes(run_dir: Path) -> None:
+    """Remove the temporary files of this run's writes that a kill interrupted (a checkpoint's is as large as
+    a checkpoint): only the files a training job writes, while it holds the run directory's lock (so none of
+    them is being written). The tracker tidies its own files under its journal lock."""
+    remove_stale_temps(checkpoint.checkpoint_dir(run_dir), checkpoint.GLOB)
+    remove_stale_temps(run_dir / "samples", "samples-*.png")  # the loop's sample grids
+    remove_stale_temps(run_dir, "config.yaml", checkpoint.BEST_FILE)
+
+
 def record_finished(run_dir: Path, cfg: DictConfig, run_id: str | None) -> None:
     """Append the run to ``<runs_dir>/finished_runs.jsonl``: the file changes exactly when a run finishes, so
     the report stage of the pipeline depends on it (and re-runs when a sweep elsewhere adds a run)."""
@@ -95,6 +105,7 @@ class TrainJob(submitit.helpers.Checkpointable):
                 keep_freed_memory()  # see launch/allocator.py: big CPU steps are dominated by page faults
             if env.is_main:
                 run_dir.mkdir(parents=True, exist_ok=True)
+                remove_stale_writes(run_dir)
                 atomic_write_text(run_dir / "config.yaml", config_yaml)
             sweep = cfg.get("sweep") or {}  # set for the points of a sweep (sweeps/): name, point, parent run
             tags = {"mlflow.source.git.commit": git_commit(), "mlflow.source.name": "stylegan_v.train",

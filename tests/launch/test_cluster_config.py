@@ -53,3 +53,37 @@ def test_unknown_cluster_option_lists_the_valid_ones(compose) -> None:
 def test_local_processes_must_be_non_negative(compose) -> None:
     with pytest.raises(ValueError, match=r"cluster\.processes"):
         validate(compose("cluster.processes=-1"))
+
+
+# Every Slurm-bound string lands on a line of the job script, where a line break ends the #SBATCH options and
+# starts a shell command: control characters are refused at validation, with the key named on one line.
+CONTROL_CHARACTERS = {
+    "job_name": {"job_name": "stylegan_v\nrm -rf $HOME"},
+    "constraint, CR": {"constraint": "volta\r"},
+    "constraint, NUL": {"constraint": "a100\x00"},
+    "log_dir": {"log_dir": "runs/_submitit\n#SBATCH --uid=0"},
+    "partition, trailing newline": {"partition": "gpu\n"},
+    "account, escape": {"account": "proj\x1b[2J"},
+    "qos, line separator": {"qos": "normal\u2028"},
+    "setup line, CR": {"setup": ["module load cuda\recho owned"]},
+    "setup line, next line": {"setup": ["module load cuda\x85echo owned"]},
+    "additional_parameters value": {"additional_parameters": {"comment": "ok\nrm -rf $HOME"}},
+    "additional_parameters key": {"additional_parameters": {"mail-type=ALL\nrm": "x"}},
+    "additional_parameters key with a space": {"additional_parameters": {"mail type": "ALL"}},
+}
+
+
+@pytest.mark.parametrize("case", CONTROL_CHARACTERS)
+def test_slurm_bound_strings_with_control_characters_are_refused(case: str) -> None:
+    values = CONTROL_CHARACTERS[case]
+    with pytest.raises(ValueError, match=rf"^cluster\.{next(iter(values))}") as error:
+        SlurmClusterConfig(**values)
+    assert "\n" not in str(error.value) and "\r" not in str(error.value), "the message is one line"
+
+
+def test_ordinary_slurm_values_still_pass() -> None:
+    cluster = SlurmClusterConfig(job_name="stylegan-v sky 256", constraint="volta32gb&ib|[rack1|rack2]",
+                                 setup=["export A=1\t# a tab is shell whitespace"],
+                                 additional_parameters={"mail-type": "END,FAIL", "exclusive": True, "gres": "gpu:2"})
+    assert cluster.job_name == "stylegan-v sky 256"
+

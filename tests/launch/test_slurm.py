@@ -13,9 +13,10 @@ import time
 import pytest
 from submitit.core.utils import UncompletedJobError
 
+from stylegan_v.errors import user_error
 from stylegan_v.launch.config import SlurmClusterConfig
 from stylegan_v.launch.probe import allreduce, sleep, where
-from stylegan_v.launch.submit import submit
+from stylegan_v.launch.submit import SubmissionRefused, submit
 
 pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm_cluster")]
 
@@ -82,6 +83,16 @@ def test_unknown_partition_fails_before_queueing(tmp_path) -> None:
     with pytest.raises(ValueError, match=r"cluster\.nodes exceeds the 2 node\(s\) of partition 'debug'.*got 3"):
         submit(where, cluster=_cluster(tmp_path, nodes=3))  # would stay PENDING for ever
     assert not any(tmp_path.iterdir()), "nothing may be written for a rejected submission"
+
+
+def test_a_job_sbatch_refuses_is_one_line_with_sbatchs_reason(tmp_path, capfd) -> None:
+    """A node feature the cluster does not have: sbatch refuses at submission. Its reason, one line, once."""
+    with pytest.raises(SubmissionRefused) as refused:
+        submit(where, cluster=_cluster(tmp_path, constraint="no_such_feature"), name="refused")
+    assert str(refused.value) == "sbatch refused the job: Batch job submission failed: Invalid feature specification"
+    assert capfd.readouterr().err == "", "submitit's own echo of sbatch's stderr is held back"
+    line, status = user_error(refused.value)
+    assert status == 1 and line.startswith(f"{refused.value}: check cluster.partition, account, qos, constraint")
 
 
 def test_plain_sbatch_two_nodes(tmp_path) -> None:

@@ -11,10 +11,11 @@ import pytest
 
 from stylegan_v.tracking import RunTracker, TrackingConfig, flatten, run_id_of
 from stylegan_v.tracking.records import (
+    JOURNAL_FILE,
     METRICS_FILE,
-    OFFLINE_FILE,
     PARENT_TAG,
     RUN_FILE,
+    SYNC_OFFSET_FILE,
     TAG_PARAMS_CHANGED,
     RunNotInStoreError,
 )
@@ -70,7 +71,8 @@ def test_reopen_same_run_and_no_duplicate_steps(tmp_path: Path, sqlite_uri: str)
     assert len(runs) == 1 and runs[0].info.status == "FINISHED"
     assert runs[0].data.params["model.motion.kernel_size"] == "11"
     assert runs[0].data.tags["mlflow.runName"] == "resume"
-    assert not (run_dir / OFFLINE_FILE).exists()
+    journal = (run_dir / JOURNAL_FILE).stat().st_size  # every record journaled, and acknowledged by MLflow
+    assert (run_dir / SYNC_OFFSET_FILE).read_text().strip() == str(journal)
 
 
 def test_changed_params_on_resume_are_tagged_not_fatal(tmp_path: Path, sqlite_uri: str) -> None:

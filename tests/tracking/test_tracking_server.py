@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from stylegan_v.tracking import RunTracker, TrackingConfig
-from stylegan_v.tracking.records import OFFLINE_FILE, RUN_FILE, SYNC_OFFSET_FILE
+from stylegan_v.tracking.records import JOURNAL_FILE, RUN_FILE, SYNC_OFFSET_FILE
 
 PARAMS = {"model": {"name": "stylegan_v"}, "seed": 3}
 # An offline call appends one fsynced line; allow for a loaded 2-core CI machine.
@@ -97,7 +97,7 @@ def test_unreachable_server_then_sync_exactly_once(tmp_path: Path, mlflow_server
     tracker.log_artifact(grid, "samples")
     tracker.close("REQUEUED")
     assert sum("unreachable" in r.getMessage() for r in caplog.records) == 1  # warned once
-    ops = [json.loads(line)["op"] for line in (run_dir / OFFLINE_FILE).read_text().splitlines()]
+    ops = [json.loads(line)["op"] for line in (run_dir / JOURNAL_FILE).read_text().splitlines()]
     assert ops[0] == "open" and ops.count("metrics") == 10 and ops[-1] == "close" and "artifact" in ops
     assert not (run_dir / RUN_FILE).exists()
 
@@ -167,7 +167,7 @@ def test_server_lost_mid_run_next_segment_replays(tmp_path: Path, mlflow_server,
     cuttable_link.up()  # reachable again when the requeued job starts
     resumed = RunTracker.open(run_dir, cfg, "lost", PARAMS)  # replays the offline records first
     assert resumed.run_id == run_id and resumed.online
-    assert (run_dir / SYNC_OFFSET_FILE).read_text().strip() == str((run_dir / OFFLINE_FILE).stat().st_size)
+    assert (run_dir / SYNC_OFFSET_FILE).read_text().strip() == str((run_dir / JOURNAL_FILE).stat().st_size)
     _timed_training_calls(resumed, range(4, 8))  # resumed from the kimg-3 checkpoint: 4, 5 again
     resumed.close("FINISHED")
     assert _history(mlflow_server.uri, run_id, "loss/G") == {k: float(k) for k in range(8)}

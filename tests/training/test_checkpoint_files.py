@@ -97,3 +97,27 @@ def test_a_wrong_file_gets_one_line_naming_it(tmp_path) -> None:
     text.write_text("hello")
     with pytest.raises(CheckpointError, match=r"notes\.txt is not a StyleGAN-V checkpoint"):
         checkpoint.read(text)
+
+
+def test_a_job_removes_the_temporary_files_of_killed_writes_and_nothing_else(tiny_cfg, tmp_path) -> None:
+    """What a killed checkpoint write leaves (named as atomic_write names it, as large as a checkpoint) goes at
+    the next start; files that are not a write of this job's, and the runs directory around it, stay."""
+    from stylegan_v.configs import resolved_yaml
+    from stylegan_v.training.job import TrainJob, run_dir_of
+
+    cfg = tiny_cfg("training.max_steps=1")
+    run_dir = run_dir_of(cfg)
+    ours = [checkpoint.checkpoint_dir(run_dir) / ".checkpoint-000000004.pt.k2x9_q1a.tmp",
+            run_dir / "samples" / ".samples-000000004.png.0abcdefg.tmp", run_dir / ".config.yaml.zz9_8y7x.tmp",
+            run_dir / ".best.json.a1b2c3d4.tmp", run_dir / ".mlflow_journal.synced.q1w2e3r4.tmp"]
+    others = [checkpoint.checkpoint_dir(run_dir) / "notes.tmp", run_dir / ".metrics.json.a1b2c3d4.tmp",
+              checkpoint.checkpoint_dir(run_dir) / ".checkpoint-000000004.pt.tmp",
+              run_dir.parent / ".checkpoint-000000004.pt.k2x9_q1a.tmp"]
+    for path in [*ours, *others]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"\0" * 4096)
+    result = TrainJob()(resolved_yaml(cfg))
+    assert result["status"] == "finished"
+    assert [p for p in ours if p.exists()] == []
+    assert [p for p in others if not p.exists()] == []
+    assert [p.name for p in checkpoint.list_checkpoints(run_dir)] == ["checkpoint-000000001.pt"]
