@@ -8,16 +8,17 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from stylegan_v.checks import require
 from stylegan_v.cli import entry_point
 from stylegan_v.configs import register_configs
-from stylegan_v.data.build import build_dataset
 from stylegan_v.data.config import DatasetConfig
-from stylegan_v.data.video_dataset import VideoDataset, resolve_dataset_path
+
+if TYPE_CHECKING:  # decoding and the dataset format are imported where used: --help answers at once
+    from stylegan_v.data.video_dataset import VideoDataset
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,8 @@ register_configs()
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Build the dataset named by ``cfg.dataset`` under ``cfg.paths.data_dir``; returns the build summary."""
+    from stylegan_v.data.build import build_dataset
+
     dataset = OmegaConf.to_object(cfg.dataset)  # runs the range checks of DatasetConfig.__post_init__
     assert isinstance(dataset, DatasetConfig), type(dataset)
     settings = OmegaConf.to_container(cfg.dataset, resolve=True)
@@ -38,6 +41,8 @@ def ensure_prepared(cfg: DictConfig) -> None:
     """Prepare ``cfg.dataset`` unless it already is, and check that a prepared one matches the config: the one
     preparation path of ``train`` and sweeps (a sweep prepares once on the submitting side, before its points
     could race for it), run before anything is queued."""
+    from stylegan_v.data.video_dataset import VideoDataset, resolve_dataset_path
+
     try:
         path = resolve_dataset_path(f"{cfg.paths.data_dir}/{cfg.dataset.name}")
     except FileNotFoundError:

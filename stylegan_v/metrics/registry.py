@@ -13,32 +13,10 @@ from stylegan_v.metrics.cache import WeightsUnavailable
 from stylegan_v.metrics.fid import compute_fid
 from stylegan_v.metrics.fvd import FakeGenerator, FVDProtocol, I3DFeatureExtractor, compute_fvd, fvd_floor
 from stylegan_v.metrics.isv import compute_isv
+from stylegan_v.metrics.options import METRICS, MetricSpec
 from stylegan_v.metrics.video_source import VideoSource
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class MetricSpec:
-    name: str
-    kind: str  # fvd | fid | isv
-    num_videos: int  # N (fake videos; real videos up to N for FVD)
-    num_frames: int  # frames per video/clip
-    subsample: int = 1  # every s-th frame
-    description: str = ""
-
-
-METRICS: dict[str, MetricSpec] = {
-    spec.name: spec
-    for spec in (
-        MetricSpec("fvd2048_16f", "fvd", 2048, 16, 1, "FVD_16, StyleGAN-V's protocol"),
-        MetricSpec("fvd2048_128f", "fvd", 2048, 128, 1, "FVD_128: long clips expose motion quality"),
-        MetricSpec("fvd2048_128f_subsample8f", "fvd", 2048, 16, 8, "16 frames, every 8th: a 128-frame window (StyleGAN-V naming)"),
-        MetricSpec("fvd256_16f", "fvd", 256, 16, 1, "reduced FVD_16 for CPU runs (not comparable to the paper)"),
-        MetricSpec("fid2048_16f", "fid", 2048, 16, 1, "FID: all frames of 2048 x 16-frame fakes vs all real frames"),
-        MetricSpec("isv2048_ucf", "isv", 2048, 16, 1, "video Inception Score with C3D (UCF-101), 10 splits"),
-    )
-}
 
 
 def get_metric(name: str) -> MetricSpec:

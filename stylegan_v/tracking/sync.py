@@ -12,7 +12,6 @@ import logging
 from pathlib import Path
 
 from stylegan_v.tracking.config import TrackingConfig
-from stylegan_v.tracking.replay import sync
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +23,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="MLflow store; default: the run's own (mlflow_run.json), else $MLFLOW_TRACKING_URI")
     parser.add_argument("--timeout-s", type=int, default=30, help="HTTP timeout per request (a sync may wait)")
     args = parser.parse_args(argv)
+    from stylegan_v.tracking.replay import sync  # MLflow: after the arguments are checked
+
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     cfg = TrackingConfig(request_timeout_s=args.timeout_s, request_max_retries=3)
     for run_dir in args.run_dir:
