@@ -42,7 +42,8 @@ def test_factorised_attention_structure_and_residual() -> None:
     with torch.no_grad():
         fsa.gamma_s.zero_()
         diff = (fsa(x2) - fsa(x)).abs().sum(dim=(0, 1, 2))
-    assert diff[0, 0] > 0 and diff.flatten()[1:].max() < 1e-4
+    # every other pixel goes through the same kernels at the same place with the same inputs: bit for bit
+    assert diff[0, 0] > 0 and diff.flatten()[1:].max() == 0
 
 
 def test_conditional_g3an_api_and_backward() -> None:
