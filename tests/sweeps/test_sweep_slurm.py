@@ -1,7 +1,8 @@
 """Sweeps on the real local Slurm cluster, driven through the real command line.
 
-- ``+sweep=period_scaling experiment=smoke cluster=slurm``: all four points as ONE job array, each ending
-  with a (reduced) FVD and its cost in an MLflow child run under the sweep's parent run.
+- ``+sweep=period_scaling experiment=smoke cluster=slurm``: all four points as ONE job array with the memory
+  of ``cluster.mem_gb``, each ending with a (reduced) FVD and its cost in an MLflow child run under the sweep's
+  parent run.
 - ``cluster.wait=false``: the command returns once the array is queued; a USR2 sent to one element makes
   it checkpoint and requeue through the launcher, and the requeued element resumes (slow).
 - ``cluster=local``: the same sweep runs its points one after another in this process (slow).
@@ -77,7 +78,7 @@ def _child_runs(tmp_path: Path, parent_run_id: str):
 @pytest.mark.slurm
 @pytest.mark.usefixtures("slurm_cluster")
 def test_period_scaling_runs_as_one_array_with_fvd_and_cost_under_one_parent(tmp_path) -> None:
-    _train(tmp_path, "+sweep=period_scaling", *SLURM, "training.max_steps=2", timeout=420)
+    _train(tmp_path, "+sweep=period_scaling", *SLURM, "cluster.mem_gb=1.5", "training.max_steps=2", timeout=420)
     sweep_dir = _sweep_dir(tmp_path, "period_scaling")
     sweep = json.loads((sweep_dir / "sweep.json").read_text())
     assert [p["point"] for p in sweep["points"]] == [
@@ -89,6 +90,8 @@ def test_period_scaling_runs_as_one_array_with_fvd_and_cost_under_one_parent(tmp
     (array,) = arrays
     _wait_for(lambda: [s for _, s in _sacct(array)] == ["COMPLETED"] * 4, 60, "sacct to record the array")
     assert sorted(j for j, _ in _sacct(array)) == sorted(job_ids)
+    requested = {row[-1] for row in _sacct(array, "-o", "ReqMem")}  # without --mem: the node's 8000M
+    assert requested == {"1536M"}, f"cluster.mem_gb=1.5 did not reach every point: {requested}"
 
     client, parent, children = _child_runs(tmp_path, sweep["parent_run_id"])
     assert parent.data.tags["sweep.name"] == "period_scaling"
