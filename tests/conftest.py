@@ -11,6 +11,8 @@ to stay correct there:
   pass ``hydra.run.dir``/``paths.*`` of a tmp folder to commands that write.
 - Listen on a port found free at run time (``mlflow_helpers.free_port``), never a fixed one.
 - Slurm jobs share the one local cluster: wait for *your* job ids (``sacct -j``), never for an empty queue.
+  Every `slurm` test holds the cluster shared for its duration; one that stops or restarts the cluster asks
+  for the ``cluster_to_itself`` fixture and waits until no other Slurm test runs (a file lock).
 - Shared downloads (the I3D weights under ``.cache/stylegan_v``) are fetched before the run (`make test`
   depends on `make weights`); files derived from them are written atomically.
 - Numbers: a tolerance comes from the computation (``numerics.py``), not from this machine.
@@ -21,15 +23,21 @@ commands, local jobs, Slurm jobs), so the workers do not oversubscribe the cores
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# Held shared by every running Slurm test, exclusively by one that restarts the cluster: across the workers of
+# a parallel run (and other test runs on this machine, which share the one local cluster).
+CLUSTER_LOCK = Path(tempfile.gettempdir()) / "stylegan_v-local-cluster.lock"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -73,6 +81,22 @@ def slurm_cluster() -> None:
     if os.environ.get("STYLEGAN_V_REQUIRE_SLURM") == "1":
         pytest.fail(message)
     pytest.skip(message)
+
+
+@pytest.fixture(autouse=True)
+def _cluster_lock(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A `slurm` test holds the local cluster shared; one that asks for ``cluster_to_itself`` holds it alone."""
+    if request.node.get_closest_marker("slurm") is None:
+        yield
+        return
+    with open(CLUSTER_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX if "cluster_to_itself" in request.fixturenames else fcntl.LOCK_SH)
+        yield
+
+
+@pytest.fixture
+def cluster_to_itself() -> None:
+    """For a test that stops or restarts the local cluster: no other Slurm test runs meanwhile."""
 
 
 @pytest.fixture

@@ -28,11 +28,13 @@ FP64 = 2.0**-53  # unit roundoff of float64
 FP16 = 2.0**-11  # unit roundoff of float16
 
 
-def reorder_tolerance(terms: int, depth: int, scale: float, unit: float = FP32, worst_case: bool = False) -> float:
+def reorder_tolerance(terms: int, depth: int, scale: float | torch.Tensor, unit: float = FP32,
+                      worst_case: bool = False) -> float:
     """Largest |a - b| expected between two evaluations of the same ``depth``-layer computation that sum their
     ``terms``-term reductions in different orders (see the module docstring)."""
     growth = terms if worst_case else math.sqrt(terms)
-    return 2.0 * depth * growth * unit * float(scale)
+    magnitude = scale.detach().item() if isinstance(scale, torch.Tensor) else float(scale)
+    return 2.0 * depth * growth * unit * magnitude
 
 
 def fan_in(module: torch.nn.Module) -> int:
