@@ -5,12 +5,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?= -m "not slow"
+# pytest-xdist: one worker per core, each file's tests on one worker (tests/conftest.py says what a test must do)
+PYTEST_WORKERS ?= auto
 
 .PHONY: help setup lint test test-all repro weights cluster-up cluster-down cluster-status bench clean
 
 help:
 	@echo "make repro         set up, then run the whole DVC pipeline on the embedded CPU default"
 	@echo "make test          set up, lint, start the local Slurm cluster, run the test suite (not the slow tests)"
+	@echo "                   on every core (PYTEST_WORKERS=auto; PYTEST_WORKERS=0 runs it in one process)"
 	@echo "make lint          ruff (configured in pyproject.toml) over the whole repository"
 	@echo "make test-all      the same, slow tests included"
 	@echo "make setup         create .venv and install the project (fast when nothing changed)"
@@ -42,8 +45,8 @@ cluster-status: setup
 lint: setup
 	$(BIN)/ruff check .
 
-test: setup lint cluster-up
-	STYLEGAN_V_REQUIRE_SLURM=1 $(BIN)/pytest $(PYTEST_ARGS)
+test: setup lint cluster-up weights
+	STYLEGAN_V_REQUIRE_SLURM=1 $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 test-all: PYTEST_ARGS :=
 test-all: test

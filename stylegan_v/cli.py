@@ -9,10 +9,18 @@
   anything is prepared or queued. ``--verbose`` (removed before Hydra parses the command line) or
   ``HYDRA_FULL_ERROR=1`` keeps the traceback.
 
+A multirun (``-m``) is checked point by point: the sweep is expanded as Hydra's basic sweeper will launch it
+(a sweep file's ``hydra.sweeper.params`` and comma lists on the command line) and every point's config is
+composed and checked, so one bad point refuses the whole sweep (``error: point 3/4 (key=value): …``) before
+anything is queued or an MLflow parent run opened. A config from elsewhere (``--config-dir``, DVC's
+``params.yaml``) skips the check and is checked by the task itself.
+
 Once the task runs, a failure the user can fix (a full disk, a run directory in use, sbatch refusing the
 job, a damaged MLflow store, see :mod:`stylegan_v.errors`) is one line too, ``error: <cause>: <what to do>``,
-exit status 1; anything else keeps Hydra's usual report. A multirun (``-m``) and a config from elsewhere
-(``--config-dir``, DVC's ``params.yaml``) skip the check and are checked by the task itself, point by point.
+exit status 1; anything else keeps Hydra's usual report.
+
+This module and every schema it composes import neither torch nor MLflow: ``--help`` and a refused value
+answer in about the interpreter's start-up time. Entry points keep their heavy imports inside ``run``.
 """
 
 from __future__ import annotations
@@ -20,11 +28,12 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import string
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import hydra
 from hydra import compose, initialize_config_dir
@@ -32,12 +41,13 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.object_type import ObjectType
 from hydra.errors import HydraException, MissingConfigException
-from hydra.types import TaskFunction
-from omegaconf import DictConfig, OmegaConf
+from hydra.types import RunMode, TaskFunction
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from stylegan_v.errors import report_errors
 
+T = TypeVar("T")
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 USAGE_ERROR = 2  # exit status of a refused command line (argparse's)
 VERBOSE_FLAG = "--verbose"
@@ -62,14 +72,20 @@ def entry_point(name: str, config_name: str = "config",
     or ``--cfg``; entry points whose rules span groups pass :func:`stylegan_v.configs.validate`.
     """
     def wrap(task: TaskFunction) -> Callable[[], None]:
-        # config_path is relative to the task's own module (Hydra unwraps to it), as before this wrapper
+        from stylegan_v.launch.sweep import register_resolvers
+
+        register_resolvers()  # at import, so that a sweep point unpickled in its Slurm job has them too
         task = report_errors(task, full_error)  # a failure the user can fix: one line, see stylegan_v.errors
-        hydra_main = hydra.main(config_path="../conf", config_name=config_name, version_base="1.3")(task)
+        hydra_main = hydra.main(config_path=str(CONF_DIR), config_name=config_name, version_base="1.3")(task)
 
         @functools.wraps(task)
         def main() -> None:
             sys.argv = command_line(sys.argv, name)
             OmegaConf.register_new_resolver("help_groups", help_groups, replace=True)
+            parsed = _hydra_args(sys.argv[1:])
+            if parsed.help:
+                print_help(parsed.config_name or config_name, parsed.overrides, parsed.resolve)
+                return
             check_command_line(sys.argv[1:], config_name, check)
             hydra_main()
         return main
@@ -101,20 +117,70 @@ def full_error() -> bool:
     return os.environ.get("HYDRA_FULL_ERROR") == "1"  # the test Hydra itself uses
 
 
-def check_command_line(args: Sequence[str], config_name: str, check: Callable[[DictConfig], Any]) -> None:
-    """Compose and ``check`` the config a plain run or ``--cfg`` would use; a config error exits here."""
-    parsed = _hydra_args(args)
-    if (parsed.help or parsed.hydra_help or parsed.info or parsed.shell_completion or parsed.multirun
-            or parsed.config_dir or parsed.config_path or parsed.experimental_rerun):
-        return  # not one composed config from conf/: Hydra (or the task, per point) checks it
+def print_help(config_name: str, overrides: Sequence[str], resolve: bool = False) -> None:
+    """The help page the overrides select (``hydra/help=<name>``, see :func:`command_line`), rendered as Hydra's
+    ``--help`` would, without the two listings of every config group Hydra computes for its own template's
+    ``$APP_CONFIG_GROUPS`` and ``$HYDRA_CONFIG_GROUPS`` whether the page uses them or not (seconds of CPU).
+    ``$CONFIG`` is the composed config (the keys of a tool without groups)."""
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        try:
-            check(compose(parsed.config_name or config_name, overrides=parsed.overrides))
-        except CONFIG_ERRORS as err:
-            if full_error():
-                raise
-            print(f"error: {one_line(err)}", file=sys.stderr)
-            raise SystemExit(USAGE_ERROR) from None
+        cfg = _refuse_on_error(lambda: compose(config_name, overrides=list(overrides), return_hydra_config=True))
+        HydraConfig.instance().set_config(cfg)  # the current choices, starred by help_groups
+        template = str(cfg.hydra.help.template)  # resolves ${hydra.help.header} and ${help_groups:...}
+        with read_write(cfg), open_dict(cfg):
+            del cfg["hydra"]
+        config = OmegaConf.to_yaml(cfg, resolve=resolve) if "$CONFIG" in template else ""
+    print(string.Template(template).substitute(CONFIG=config))
+
+
+def check_command_line(args: Sequence[str], config_name: str, check: Callable[[DictConfig], Any]) -> None:
+    """Compose and ``check`` the config a plain run or ``--cfg`` would use, or every point of a multirun; a
+    config error exits here."""
+    parsed = _hydra_args(args)
+    if (parsed.help or parsed.hydra_help or parsed.info or parsed.shell_completion
+            or parsed.config_dir or parsed.config_path or parsed.experimental_rerun):
+        return  # not a config composed from conf/: Hydra (or the task) checks it
+    name = parsed.config_name or config_name
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        if not parsed.multirun:
+            _refuse_on_error(lambda: check(compose(name, overrides=parsed.overrides)))
+            return
+        points = _refuse_on_error(lambda: sweep_points(name, parsed.overrides))
+        for num, (label, overrides) in enumerate(points):
+            where = f"point {num + 1}/{len(points)}" + (f" ({label})" if label else "")
+            _refuse_on_error(lambda: check_point(name, overrides, check), where)
+
+
+def _refuse_on_error(step: Callable[[], T], where: str = "") -> T:
+    """``step()``, or a config error as one line (prefixed by ``where``) and exit status 2."""
+    try:
+        return step()
+    except CONFIG_ERRORS as err:
+        if full_error():
+            raise
+        print(f"error: {where + ': ' if where else ''}{one_line(err)}", file=sys.stderr)
+        raise SystemExit(USAGE_ERROR) from None
+
+
+def sweep_points(config_name: str, overrides: Sequence[str]) -> list[tuple[str, list[str]]]:
+    """(label, overrides) of every point of a multirun, in launch order: the sweep config loaded as Hydra
+    loads it for ``-m``, expanded by the basic sweeper's own code (:func:`stylegan_v.launch.sweep.expand_points`)."""
+    from stylegan_v.launch.sweep import expand_points, point_label, swept_keys
+
+    loader = GlobalHydra.instance().config_loader()
+    sweep_config = loader.load_configuration(config_name, list(overrides), run_mode=RunMode.MULTIRUN)
+    points = expand_points(sweep_config)
+    keys = swept_keys(sweep_config, points)
+    return [(point_label(point, keys), point) for point in points]
+
+
+def check_point(config_name: str, overrides: list[str], check: Callable[[DictConfig], Any]) -> Any:
+    """``check`` one point's config as its job will compose it, Hydra's runtime config in place (a sweep's
+    ``sweep.point`` reads it) and then removed, as Hydra hands the config to the task."""
+    cfg = compose(config_name, overrides=overrides, return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    with read_write(cfg), open_dict(cfg):
+        del cfg["hydra"]
+    return check(cfg)
 
 
 def one_line(err: BaseException) -> str:
@@ -147,17 +213,18 @@ def user_facing(option: str) -> bool:
 
 def help_groups(*groups: str) -> str:
     """``${help_groups:a,b}`` in a help page: one line per group (and its subgroups) with its user-facing
-    options, the current choice starred. Read from Hydra's config loader, so it never goes stale."""
-    loader = GlobalHydra.instance().config_loader()
+    options, the current choice starred. Read from Hydra's config repository, so it never goes stale (the
+    repository itself: the loader's ``get_group_options`` deep-copies it on every call)."""
+    repository = GlobalHydra.instance().config_loader().repository  # type: ignore[attr-defined]
     choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
     rows: list[tuple[str, str]] = []
     pending = list(groups)
     while pending:
         group = pending.pop(0)
-        options = [o for o in loader.get_group_options(group, ObjectType.CONFIG) if user_facing(o)]
+        options = [o for o in repository.get_group_options(group, ObjectType.CONFIG) if user_facing(o)]
         if options:
             rows.append((group, ", ".join(f"{o}*" if choices.get(group) == o else o for o in sorted(options))))
-        pending[:0] = [f"{group}/{sub}" for sub in sorted(loader.list_groups(group))]
+        pending[:0] = [f"{group}/{sub}" for sub in sorted(repository.get_group_options(group, ObjectType.GROUP))]
     width = max((len(group) for group, _ in rows), default=0) + 4  # two spaces either side of the name
     return "\n".join(textwrap.fill(options, HELP_WIDTH, initial_indent=f"  {group:<{width - 2}}",
                                    subsequent_indent=" " * width) for group, options in rows)

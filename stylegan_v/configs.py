@@ -127,7 +127,7 @@ def check_across_groups(typed: Any) -> None:
         require(training.batch_size % ranks == 0, "training.batch_size",
                 f"must be divisible by the {ranks} rank(s) of the chosen cluster", training.batch_size)
     if training is not None and training.metrics:
-        from stylegan_v.metrics.registry import METRICS
+        from stylegan_v.metrics.options import METRICS
 
         unknown = [name for name in training.metrics if name not in METRICS]
         require(not unknown, "training.metrics", f"names unknown metrics {unknown}; valid: {', '.join(METRICS)}",

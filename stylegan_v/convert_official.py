@@ -17,9 +17,6 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from stylegan_v.models.official import OfficialSnapshotError, load_official_snapshot
-from stylegan_v.training import checkpoint
-
 log = logging.getLogger(__name__)
 
 
@@ -33,6 +30,8 @@ def _sha256(path: Path) -> str:
 
 def converted_state(src: Path) -> dict[str, Any]:
     """Our checkpoint dict for an official snapshot (G, D, G_ema, config, progress, source)."""
+    from stylegan_v.models.official import load_official_snapshot  # torch: not for --help
+
     snapshot = load_official_snapshot(src)
     model = snapshot["config"]
     name = Path(str(snapshot["training_set_kwargs"].get("path") or src.stem)).stem
@@ -52,6 +51,8 @@ def converted_state(src: Path) -> dict[str, Any]:
 
 
 def convert(src: str | Path, dst: str | Path) -> Path:
+    from stylegan_v.training import checkpoint
+
     src, dst = Path(src), Path(dst)
     state = converted_state(src)
     checkpoint.write(dst, state)
@@ -65,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("src", help="official network-snapshot-*.pkl")
     parser.add_argument("dst", help="our checkpoint to write (.pt)")
     args = parser.parse_args(argv)
+    from stylegan_v.models.official import OfficialSnapshotError
+
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         convert(args.src, args.dst)

@@ -15,18 +15,17 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig
 
 from stylegan_v.cli import entry_point
 from stylegan_v.configs import register_configs, resolved_yaml, validate
-from stylegan_v.files import atomic_write_json, exclusive_lock
 from stylegan_v.metrics.config import MetricsConfig
-from stylegan_v.metrics.fvd import FakeGenerator
-from stylegan_v.metrics.records import write_record
-from stylegan_v.metrics.registry import Detectors, run_metric
-from stylegan_v.metrics.video_source import VideoSource, open_video_source
+
+if TYPE_CHECKING:  # torch-heavy: imported where used, so that --help and a refused value answer at once
+    from stylegan_v.metrics.fvd import FakeGenerator
+    from stylegan_v.metrics.video_source import VideoSource
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +43,8 @@ def load_generator(loader: str, checkpoint: str, device: str) -> FakeGenerator:
 
 def resolve_inputs(cfg: DictConfig, mcfg: MetricsConfig) -> tuple[VideoSource, VideoSource | FakeGenerator, Path]:
     """(real set, fake set or generator, output directory)."""
+    from stylegan_v.metrics.video_source import open_video_source
+
     real_path = mcfg.real
     if real_path is None:
         dataset = cfg.get("dataset")
@@ -65,6 +66,9 @@ def resolve_inputs(cfg: DictConfig, mcfg: MetricsConfig) -> tuple[VideoSource, V
 def write_results(out_dir: Path, results: dict[str, dict], context: dict[str, Any]) -> Path:
     """``metrics.json`` (this evaluation, for ``dvc metrics``), written atomically; each metric's record appended
     to ``metric-<name>.jsonl`` in the one record layout (:mod:`stylegan_v.metrics.records`)."""
+    from stylegan_v.files import atomic_write_json
+    from stylegan_v.metrics.records import write_record
+
     path = atomic_write_json(out_dir / "metrics.json", {**context, "results": results}, indent=2)
     for record in results.values():
         write_record(out_dir, record, "evaluate", **context)
@@ -94,6 +98,7 @@ def log_to_mlflow(checkpoint: str | None, results: dict[str, dict]) -> bool:
     """
     if checkpoint is None:
         return False
+    from stylegan_v.files import exclusive_lock
     from stylegan_v.tracking.records import read_run_file
 
     for run_dir in (Path(checkpoint).parent, Path(checkpoint).parent.parent):
@@ -124,6 +129,8 @@ def log_to_mlflow(checkpoint: str | None, results: dict[str, dict]) -> bool:
 
 def run(cfg: DictConfig) -> dict:
     """Compute every metric in ``cfg.metrics.names``; returns {name: record}."""
+    from stylegan_v.metrics.registry import Detectors, run_metric
+
     if cfg.get("metrics") is None:
         raise ValueError("no metrics group selected: add metrics=cpu (reduced) or metrics=paper")
     mcfg = cfg.metrics if isinstance(cfg.metrics, MetricsConfig) else validate(cfg).metrics

@@ -19,24 +19,19 @@ from __future__ import annotations
 import io
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from omegaconf import DictConfig, OmegaConf
-from PIL import Image
 
 from stylegan_v.checks import require
 from stylegan_v.cli import entry_point
 from stylegan_v.configs import register_configs
-from stylegan_v.data.encode import Mp4Writer
-from stylegan_v.files import atomic_write_bytes
-from stylegan_v.latents import CodeSets, code_sizes, g_inputs, manipulate, sample, switch_motion
-from stylegan_v.models.g3an import G3ANGenerator
-from stylegan_v.models.generator import time_chunks, to_rgb_uint8
-from stylegan_v.models.noise import seed_from_z
-from stylegan_v.progress import progress_bar
 from stylegan_v.tool_config import GenerateConfig
-from stylegan_v.training.checkpoint import load_generator, resolve
+
+if TYPE_CHECKING:  # torch and the models are imported where used, so that --help answers at once
+    import torch
+
+    from stylegan_v.latents import CodeSets
 
 log = logging.getLogger(__name__)
 MAX_TIME = 1e6  # latest frame time, in training frames (11 hours at 25 fps)
@@ -47,6 +42,10 @@ GRID_COLUMNS = 8  # frames per video in the PNG grid
 def _codes(cfg: GenerateConfig, z_dim: int, appearance_dim: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Content codes z [N, z_dim] and motion seeds [N] for the chosen mode. ``appearance_dim``: a model whose
     z is [appearance, motion] (G3AN, which has no motion seed) shares or varies those parts of z instead."""
+    import torch
+
+    from stylegan_v.models.noise import seed_from_z
+
     gen = torch.Generator().manual_seed(cfg.seed)
     z = torch.randn(cfg.num_videos, z_dim, generator=gen)
     motion = seed_from_z(z)
@@ -65,6 +64,8 @@ def _codes(cfg: GenerateConfig, z_dim: int, appearance_dim: int | None = None) -
 def class_codes(cfg: GenerateConfig, num_classes: int, count: int | None = None) -> torch.Tensor | None:
     """One-hot classes [count, num_classes] of a conditional model (count: num_videos unless given), the chosen
     classes in turn; else None."""
+    import torch
+
     count = cfg.num_videos if count is None else count
     if num_classes == 0:
         if cfg.classes:
@@ -80,6 +81,10 @@ def class_codes(cfg: GenerateConfig, num_classes: int, count: int | None = None)
 
 def analysis_sets(cfg: GenerateConfig, G: torch.nn.Module, last: float) -> CodeSets:
     """The code sets of a latent-analysis mode, one per row; ``last`` is the latest frame time."""
+    import torch
+
+    from stylegan_v.latents import code_sizes, manipulate, sample, switch_motion
+
     gen = torch.Generator().manual_seed(cfg.seed)
     num_classes = int(getattr(G, "c_dim", 0))
     sizes = code_sizes(G)
@@ -99,12 +104,18 @@ def analysis_sets(cfg: GenerateConfig, G: torch.nn.Module, last: float) -> CodeS
 
 def grid_indices(num_frames: int) -> list[int]:
     """Up to GRID_COLUMNS evenly spaced output frames, first and last included."""
+    import torch
+
     picks = torch.linspace(0, num_frames - 1, min(GRID_COLUMNS, num_frames)).round().long()
     return sorted(set(picks.tolist()))
 
 
 def write_grid(path: Path, frames: torch.Tensor) -> Path:
     """uint8 frames [N, F, 3, H, W] -> a PNG with one row per video, its F frames left to right."""
+    from PIL import Image
+
+    from stylegan_v.files import atomic_write_bytes
+
     N, F, C, H, W = frames.shape
     image = frames.permute(0, 3, 1, 4, 2).reshape(N * H, F * W, C)  # videos down, frames across
     buffer = io.BytesIO()
@@ -113,6 +124,15 @@ def write_grid(path: Path, frames: torch.Tensor) -> Path:
 
 
 def run(cfg: GenerateConfig) -> dict[str, Any]:
+    import torch
+
+    from stylegan_v.data.encode import Mp4Writer
+    from stylegan_v.latents import g_inputs
+    from stylegan_v.models.g3an import G3ANGenerator
+    from stylegan_v.models.generator import time_chunks, to_rgb_uint8
+    from stylegan_v.progress import progress_bar
+    from stylegan_v.training.checkpoint import load_generator, resolve
+
     device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if cfg.device == "auto" else cfg.device))
     G, train_cfg = load_generator(cfg.checkpoint, device)

@@ -7,7 +7,8 @@ is. This command composes it with DVC's own function (same search path, same plu
 
 from __future__ import annotations
 
-import sys
+import argparse
+from collections.abc import Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -20,5 +21,19 @@ def write_params(overrides: list[str], out: Path = REPO / "params.yaml") -> Path
     return out
 
 
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m stylegan_v.params", description=__doc__.split("\n")[0])
+    parser.add_argument("overrides", nargs="*", metavar="key=value",
+                        help="overrides of conf/pipeline.yaml, as `dvc exp run -S key=value` takes them")
+    args = parser.parse_args(argv)
+    from stylegan_v.cli import CONFIG_ERRORS, one_line
+
+    try:
+        print(write_params(args.overrides))
+    except CONFIG_ERRORS as err:
+        parser.exit(2, f"error: {one_line(err)}\n")
+    return 0
+
+
 if __name__ == "__main__":
-    print(write_params(sys.argv[1:]))
+    raise SystemExit(main())

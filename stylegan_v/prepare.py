@@ -15,9 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from stylegan_v.cli import entry_point, type_groups
 from stylegan_v.configs import as_schema, register_configs
-from stylegan_v.data.build import build_dataset, open_prepared
 from stylegan_v.data.config import DatasetConfig
-from stylegan_v.data.versions import check_target
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +32,8 @@ def settings_of(cfg: DictConfig) -> dict[str, Any]:
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Build the dataset named by ``cfg.dataset`` under ``cfg.paths.data_dir``; returns the build summary."""
+    from stylegan_v.data.build import build_dataset
+
     summary = build_dataset(settings_of(cfg), Path(cfg.paths.data_dir))
     log.info("prepare %s: %s", cfg.dataset.name, json.dumps(summary))
     return summary
@@ -44,11 +44,15 @@ def ensure_prepared(cfg: DictConfig) -> None:
     settings (refused naming what differs, or prepared again with ``dataset.on_mismatch=prepare``): the one
     preparation path of ``train`` and sweeps (a sweep prepares once on the submitting side, before its points
     could race for it), run before anything is queued. The job checks again when it starts."""
+    from stylegan_v.data.build import open_prepared
+
     open_prepared(settings_of(cfg), Path(cfg.paths.data_dir), build_missing=True).close()
 
 
 def check(cfg: DictConfig) -> None:
     """What a plain ``prepare`` refuses before it starts: the config's checks, and a target that is not ours."""
+    from stylegan_v.data.versions import check_target  # the dataset format: not needed for --help
+
     type_groups(cfg)
     check_target(Path(cfg.paths.data_dir), cfg.dataset.name)
 

@@ -15,23 +15,25 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from omegaconf import DictConfig
 
 from stylegan_v.cli import entry_point, type_groups
 from stylegan_v.configs import as_schema, register_configs
 from stylegan_v.models.config import to_model_config
-from stylegan_v.models.generator import count_params
-from stylegan_v.models.registry import build_models
 from stylegan_v.tool_config import ProfileOptions
+
+if TYPE_CHECKING:  # imported where used, so that --help and a refused value answer at once
+    import torch
 
 register_configs()
 
 
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
+        import torch
+
         torch.cuda.synchronize(device)
 
 
@@ -64,6 +66,8 @@ def _timed_backward(make_loss: Callable[[], torch.Tensor], device: torch.device,
 
 def sample_times(batch: int, k: int, max_diff: int, generator: torch.Generator) -> torch.Tensor:
     """Sorted integer frame times starting at 0 within a span of at most max_diff frames: [batch, k]."""
+    import torch
+
     if k == 1:
         return torch.zeros(batch, 1)
     span = max(k - 1, max_diff)
@@ -74,6 +78,11 @@ def sample_times(batch: int, k: int, max_diff: int, generator: torch.Generator) 
 
 def profile_models(cfg_model: Any, opts: ProfileOptions, seed: int = 0) -> dict[str, Any]:
     """Build G and D, then time one G forward/backward and D forward/backward on a batch of videos."""
+    import torch
+
+    from stylegan_v.models.generator import count_params
+    from stylegan_v.models.registry import build_models
+
     mcfg = to_model_config(cfg_model)
     device = torch.device(opts.device)
     torch.manual_seed(seed)

@@ -13,7 +13,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from stylegan_v.cli import entry_point
 from stylegan_v.configs import register_configs
-from stylegan_v.reports.build import build_report
 from stylegan_v.reports.config import ReportConfig
 
 log = logging.getLogger(__name__)
@@ -31,6 +30,8 @@ def report_config(cfg: DictConfig) -> ReportConfig:
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
+    from stylegan_v.reports.build import build_report  # pandas, matplotlib, MLflow: not for --help
+
     return build_report(report_config(cfg))
 
 

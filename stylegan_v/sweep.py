@@ -16,9 +16,6 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from stylegan_v.reports import sweeps
-from stylegan_v.reports.tables import to_markdown
-
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stylegan_v.sweep", description=__doc__.split("\n")[0])
@@ -27,6 +24,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("collect", help="final scores and cost of every point -> results.md/.csv/.tex"
                    ).add_argument("sweep_dir", type=Path)
     args = parser.parse_args(argv)
+    from stylegan_v.reports import sweeps  # pandas, MLflow: after the arguments are checked
+    from stylegan_v.reports.tables import to_markdown
+
     if args.command == "status":
         rows = sweeps.status_rows(args.sweep_dir)
         table = sweeps.as_table([{k: r[k] for k in sweeps.STATUS_COLUMNS} for r in rows], "status",

@@ -8,6 +8,9 @@ Sweeps (``-m +sweep=<name>``, see ``stylegan_v/launch/sweep.py``): each point ru
 ``cluster=slurm`` hydra-submitit-launcher has already made the point a Slurm job (one process per rank), so
 the training runs right here in that process instead of being submitted again; a USR2 then requeues the
 array element through the launcher's own ``checkpoint`` and the requeued point resumes from its run dir.
+
+torch, MLflow and the training code are imported inside :func:`run`, so ``--help`` and a refused value answer
+at once.
 """
 
 from __future__ import annotations
@@ -20,22 +23,20 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from stylegan_v import prepare
 from stylegan_v.cli import entry_point
 from stylegan_v.configs import register_configs, resolved_yaml, validate
-from stylegan_v.files import atomic_write_json, exclusive_lock
-from stylegan_v.launch.config import SlurmClusterConfig
-from stylegan_v.launch.submit import check_slurm_ready, rank0_result, submit
-from stylegan_v.launch.sweep import attach_point, in_launcher_job, record_point, register_resolvers
-from stylegan_v.tracking.records import RUN_FILE
-from stylegan_v.training import checkpoint
-from stylegan_v.training.curves import copy_sample_grids, write_curves
-from stylegan_v.training.job import RUN_LOCK, TrainJob, run_dir_of
 
 log = logging.getLogger(__name__)
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
+    from stylegan_v import prepare
+    from stylegan_v.files import exclusive_lock
+    from stylegan_v.launch.config import SlurmClusterConfig
+    from stylegan_v.launch.submit import check_slurm_ready, rank0_result, submit
+    from stylegan_v.launch.sweep import attach_point, in_launcher_job, record_point
+    from stylegan_v.training.job import RUN_LOCK, TrainJob, run_dir_of
+
     point_dir = attach_point(cfg)  # sweep points: the parent MLflow run's id; None for single runs
     cluster = validate(cfg).cluster
     if isinstance(cluster, SlurmClusterConfig):
@@ -67,6 +68,11 @@ def export(run_dir: Path, out: Path, summary: dict[str, Any]) -> None:
     """The pipeline's view of a finished run: a small generator file (G_ema + config), the summary with the
     cost, the MLflow run id, the curves as tables and the sample grids (``dvc plots``), so ``evaluate`` and
     ``report`` depend on files DVC can hash and cache."""
+    from stylegan_v.files import atomic_write_json
+    from stylegan_v.tracking.records import RUN_FILE
+    from stylegan_v.training import checkpoint
+    from stylegan_v.training.curves import copy_sample_grids, write_curves
+
     _, state = checkpoint.load_latest(run_dir)
     checkpoint.write(out / "generator.pt", {"G_ema": state["G_ema"], "config": state["config"],
                                             "progress": state["progress"]})
@@ -78,7 +84,6 @@ def export(run_dir: Path, out: Path, summary: dict[str, Any]) -> None:
 
 
 register_configs()
-register_resolvers()
 
 
 @entry_point("train", check=validate)

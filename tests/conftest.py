@@ -1,15 +1,66 @@
-"""Shared fixtures: the real local Slurm cluster, and the composed Hydra config."""
+"""Shared fixtures (the real local Slurm cluster, the composed Hydra config) and the parallel run's rules.
+
+`make test` runs the suite on every core with pytest-xdist (``-n auto --dist loadgroup``). What a test must do
+to stay correct there:
+
+- A test runs on the worker of its file's other tests (its file is its ``xdist_group``), so module-scoped
+  fixtures run once; session-scoped ones run once per worker. Files that share an expensive session fixture
+  form one group (SHARED_FOLDERS; the tracking tests share one MLflow server), and a test may name its own:
+  ``@pytest.mark.xdist_group("name")``.
+- Write under ``tmp_path`` / ``tmp_path_factory`` (each worker has its own), never into the repository;
+  pass ``hydra.run.dir``/``paths.*`` of a tmp folder to commands that write.
+- Listen on a port found free at run time (``mlflow_helpers.free_port``), never a fixed one.
+- Slurm jobs share the one local cluster: wait for *your* job ids (``sacct -j``), never for an empty queue.
+  Every `slurm` test holds the cluster shared for its duration; one that stops or restarts the cluster asks
+  for the ``cluster_to_itself`` fixture and waits until no other Slurm test runs (a file lock).
+- Shared downloads (the I3D weights under ``.cache/stylegan_v``) are fetched before the run (`make test`
+  depends on `make weights`); files derived from them are written atomically.
+- Numbers: a tolerance comes from the computation (``numerics.py``), not from this machine.
+
+Each worker gets ``cores / workers`` threads (``OMP_NUM_THREADS``, inherited by every process it starts:
+commands, local jobs, Slurm jobs), so the workers do not oversubscribe the cores.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# Held shared by every running Slurm test, exclusively by one that restarts the cluster: across the workers of
+# a parallel run (and other test runs on this machine, which share the one local cluster).
+CLUSTER_LOCK = Path(tempfile.gettempdir()) / "stylegan_v-local-cluster.lock"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers and "OMP_NUM_THREADS" not in os.environ:
+        threads = max(1, (os.cpu_count() or 1) // int(workers))
+        os.environ["OMP_NUM_THREADS"] = str(threads)  # read by torch at import, here and in every child
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(threads)
+
+
+# Folders whose files share session fixtures worth starting once: one group each.
+SHARED_FOLDERS = ("tests/tracking/",)  # one `mlflow server` and one migrated SQLite store (tracking/conftest.py)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under ``--dist loadgroup``, a test without an ``xdist_group`` mark joins its file's group (or its folder's,
+    for SHARED_FOLDERS)."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            path = item.nodeid.split("::")[0]
+            group = next((folder for folder in SHARED_FOLDERS if path.startswith(folder)), path)
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 def _slurm_nodes_idle() -> bool:
@@ -30,6 +81,22 @@ def slurm_cluster() -> None:
     if os.environ.get("STYLEGAN_V_REQUIRE_SLURM") == "1":
         pytest.fail(message)
     pytest.skip(message)
+
+
+@pytest.fixture(autouse=True)
+def _cluster_lock(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A `slurm` test holds the local cluster shared; one that asks for ``cluster_to_itself`` holds it alone."""
+    if request.node.get_closest_marker("slurm") is None:
+        yield
+        return
+    with open(CLUSTER_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX if "cluster_to_itself" in request.fixturenames else fcntl.LOCK_SH)
+        yield
+
+
+@pytest.fixture
+def cluster_to_itself() -> None:
+    """For a test that stops or restarts the local cluster: no other Slurm test runs meanwhile."""
 
 
 @pytest.fixture

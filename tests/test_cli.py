@@ -1,7 +1,8 @@
-"""The command line of every Hydra entry point: one-line config errors (exit 2), help pages, quiet progress bars,
-the ETA of a training tick.
+"""The command line of every entry point: one-line config errors (exit 2), help pages, nothing heavy imported
+before it is needed, multiruns checked point by point, quiet progress bars, the ETA of a training tick.
 
 The CLI tests run the real commands in subprocesses (as a user would), started together to keep them short.
+Each reports which heavy libraries it had imported when it ended.
 """
 
 from __future__ import annotations
@@ -25,6 +26,16 @@ from stylegan_v.training.loop import Progress, Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 ENTRY_POINTS = ("train", "evaluate", "prepare", "report", "profile", "generate")
+# Every other `python -m` module of the package: its --help is the project's too.
+OTHER_MODULES = ("data.stats", "launch.probe", "sweep", "convert_official", "params", "tracking.sync")
+# Imported only once a command does its work: --help and a refused value answer without them.
+HEAVY = ("torch", "mlflow", "pandas", "matplotlib", "submitit", "scipy", "cv2", "av", "dvc")
+# Runs `python -m <module> <args...>`, then names the HEAVY modules loaded, on stderr's last line.
+CHILD = (
+    "import atexit, runpy, sys\n"
+    f"atexit.register(lambda: print('loaded:', *sorted(m for m in {HEAVY!r} if m in sys.modules), file=sys.stderr))\n"
+    "runpy.run_module(sys.argv.pop(1), run_name='__main__', alter_sys=True)\n"
+)
 # (command line, the key its one-line error must name)
 BAD_VALUES = {
     "range": (["stylegan_v.train", "training.batch_size=0"], "training.batch_size"),
@@ -42,16 +53,29 @@ TRACEBACKS = {
 
 def _start(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
     environ = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
-    return subprocess.Popen([sys.executable, "-m", *args], cwd=cwd, env={**environ, **(env or {})},
+    return subprocess.Popen([sys.executable, "-c", CHILD, *args], cwd=cwd, env={**environ, **(env or {})},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _finish(procs: dict[str, subprocess.Popen]) -> dict[str, subprocess.CompletedProcess]:
+    """Each command's result, stderr without the CHILD's last line, which becomes ``.loaded``."""
     done = {}
     for name, proc in procs.items():
-        out, err = proc.communicate(timeout=120)
-        done[name] = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+        out, err = proc.communicate(timeout=300)
+        *lines, last = err.splitlines() or [""]
+        assert last.startswith("loaded:"), err
+        done[name] = subprocess.CompletedProcess(proc.args, proc.returncode, out, "".join(f"{x}\n" for x in lines))
+        done[name].loaded = last.split()[1:]  # type: ignore[attr-defined]
     return done
+
+
+# A multirun with one bad point, from a comma list and from a sweep file: (command line, first line of stderr).
+BAD_SWEEPS = {
+    "comma list": (["-m", "experiment=smoke", "training.batch_size=2,0"],
+                   "error: point 2/2 (training.batch_size=0): training.batch_size must be >= 1"),
+    "sweep file": (["-m", "+sweep=kernel_size", "experiment=smoke", "training.batch_size=0"],
+                   "error: point 1/7 (model.motion.kernel_size=3): training.batch_size must be >= 1"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +84,24 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess.Compl
     cwd = tmp_path_factory.mktemp("cli")  # Hydra's outputs/ of any run that got that far land here
     procs = {f"bad: {k}": _start(args, cwd) for k, (args, _) in BAD_VALUES.items()}
     procs.update({f"traceback: {k}": _start(args, cwd, env) for k, (args, env) in TRACEBACKS.items()})
-    procs.update({f"help: {name}": _start([f"stylegan_v.{name}", "--help"], cwd) for name in ENTRY_POINTS})
+    procs.update({f"help: {name}": _start([f"stylegan_v.{name}", "--help"], cwd)
+                  for name in (*ENTRY_POINTS, *OTHER_MODULES)})
+    procs.update({f"refused: {name}": _start([f"stylegan_v.{name}", *args], cwd)
+                  for name, args in REFUSED.items()})
+    mlflow_db = cwd / "sweeps" / "mlflow.db"
+    procs.update({f"sweep: {k}": _start(["stylegan_v.train", *args, f"tracking.tracking_uri=sqlite:///{mlflow_db}",
+                                         f"hydra.sweep.dir={cwd / 'sweeps' / k}"], cwd)
+                  for k, (args, _) in BAD_SWEEPS.items()})
     return _finish(procs)
+
+
+# What each module refuses without doing anything: a bad value (Hydra entry points) or bad arguments.
+REFUSED = {
+    "train": ["training.batch_size=0"], "evaluate": ["metrics.batch_size=0"], "prepare": ["dataset.resolution=0"],
+    "report": ["training.batch_size=0"], "profile": ["+profile.batch_size=0"], "generate": ["fps=-1"],
+    "data.stats": ["dataset.resolution=0"], "launch.probe": ["cluster.timeout_min=0"], "sweep": [],
+    "convert_official": [], "tracking.sync": [],
+}
 
 
 @pytest.mark.parametrize("case", BAD_VALUES)
@@ -74,6 +114,33 @@ def test_a_bad_value_exits_2_with_one_line(runs: dict[str, subprocess.CompletedP
     assert result.stdout == ""  # --cfg job printed nothing: the range check came first
 
 
+@pytest.mark.parametrize("name", [*ENTRY_POINTS, *OTHER_MODULES])
+def test_help_and_a_refused_command_import_nothing_heavy(runs: dict[str, subprocess.CompletedProcess],
+                                                         name: str) -> None:
+    """torch, MLflow, pandas, ... load only once a command does its work (`make bench` times these)."""
+    help_page = runs[f"help: {name}"]
+    assert help_page.returncode == 0 and f"python -m stylegan_v.{name}" in help_page.stdout, help_page.stderr
+    assert help_page.loaded == [], f"--help imported {help_page.loaded}"
+    if name in REFUSED:
+        refused = runs[f"refused: {name}"]
+        assert refused.returncode == 2, (refused.stdout, refused.stderr)
+        assert refused.loaded == [], f"a refused command imported {refused.loaded}"
+
+
+@pytest.mark.parametrize("case", BAD_SWEEPS)
+def test_a_multirun_with_one_bad_point_is_refused_before_anything_starts(
+        runs: dict[str, subprocess.CompletedProcess], tmp_path_factory: pytest.TempPathFactory, case: str) -> None:
+    """Every point is expanded (sweep file and comma lists) and checked: the first bad one is named, and no
+    sweep folder, MLflow store (so no parent run) or job exists afterwards."""
+    result, first_line = runs[f"sweep: {case}"], BAD_SWEEPS[case][1]
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [result.stderr.splitlines()[0]] and result.stderr.startswith(first_line), \
+        result.stderr
+    sweeps = Path(result.args[-1].partition("=")[2]).parent
+    assert not sweeps.exists(), f"{sorted(sweeps.rglob('*'))} written by a refused sweep"
+    assert result.loaded == []
+
+
 @pytest.mark.parametrize("case", TRACEBACKS)
 def test_full_error_keeps_the_traceback(runs: dict[str, subprocess.CompletedProcess], case: str) -> None:
     result = runs[f"traceback: {case}"]
@@ -82,7 +149,7 @@ def test_full_error_keeps_the_traceback(runs: dict[str, subprocess.CompletedProc
     assert "ConfigError" in result.stderr
 
 
-@pytest.mark.parametrize("name", ENTRY_POINTS)
+@pytest.mark.parametrize("name", [*ENTRY_POINTS, "data.stats", "launch.probe"])
 def test_help_shows_description_examples_and_user_facing_groups(runs: dict[str, subprocess.CompletedProcess],
                                                                  name: str) -> None:
     result = runs[f"help: {name}"]

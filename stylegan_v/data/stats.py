@@ -10,14 +10,15 @@ import csv
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import hydra
-import numpy as np
 from omegaconf import DictConfig
 
+from stylegan_v.cli import entry_point
 from stylegan_v.configs import register_configs
-from stylegan_v.data.video_dataset import VideoDataset
+
+if TYPE_CHECKING:  # imported where used, so that --help answers at once
+    from stylegan_v.data.video_dataset import VideoDataset
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,8 @@ register_configs()
 
 def compute_stats(dataset: VideoDataset, bins: int = HISTOGRAM_BINS) -> dict[str, Any]:
     """Summary of a prepared dataset; lengths in frames, durations at each video's own frame rate."""
+    import numpy as np
+
     lengths = dataset.lengths
     seconds = lengths / dataset.video_fps
     counts, edges = np.histogram(lengths, bins=bins)
@@ -73,6 +76,8 @@ def write_stats(dataset: VideoDataset, out_dir: Path) -> dict[str, Any]:
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
+    from stylegan_v.data.video_dataset import VideoDataset
+
     data_dir = Path(cfg.paths.data_dir)
     dataset = VideoDataset(data_dir / cfg.dataset.name)
     stats = write_stats(dataset, data_dir / "stats")
@@ -80,7 +85,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     return stats
 
 
-@hydra.main(config_path="../../conf", config_name="config", version_base="1.3")
+@entry_point("stats")
 def main(cfg: DictConfig) -> None:
     run(cfg)
 

@@ -13,14 +13,10 @@ import os
 import socket
 import time
 
-import hydra
-import torch
-import torch.distributed as dist
 from omegaconf import DictConfig
 
+from stylegan_v.cli import entry_point
 from stylegan_v.configs import register_configs, validate
-from stylegan_v.launch.distributed import distributed
-from stylegan_v.launch.submit import submit
 
 
 def where() -> dict[str, str]:
@@ -31,6 +27,11 @@ def where() -> dict[str, str]:
 
 def allreduce(timeout_s: float = 120.0) -> dict[str, object]:
     """Join the group, all-reduce ``rank + 1``, and report; the sum proves every rank took part."""
+    import torch
+    import torch.distributed as dist
+
+    from stylegan_v.launch.distributed import distributed
+
     with distributed(timeout_s=timeout_s) as env:
         value = torch.tensor([float(env.rank + 1)])
         if env.is_distributed:
@@ -48,8 +49,10 @@ def sleep(seconds: float) -> float:
 register_configs()
 
 
-@hydra.main(config_path="../../conf", config_name="config", version_base="1.3")
+@entry_point("probe", check=validate)
 def main(cfg: DictConfig) -> None:
+    from stylegan_v.launch.submit import submit
+
     cluster = validate(cfg).cluster
     job = submit(allreduce, cluster=cluster, name="probe")
     for result in job.results():

@@ -67,6 +67,13 @@ def point_label(task_overrides: list[str], swept_keys: list[str]) -> str:
     return ",".join(parts)
 
 
+def swept_keys(config: DictConfig, points: list[list[str]]) -> list[str]:
+    """The keys that name a point: the sweep file's swept keys, then any other key whose value differs
+    between points (comma lists on the command line)."""
+    swept = [_override_key(k)[0] for k in (config.hydra.sweeper.get("params") or {})]
+    return swept + [k for k in varying_keys(points) if k not in swept]
+
+
 def varying_keys(points: list[list[str]]) -> list[str]:
     """Keys whose value differs between points: a sweep file's keys and any swept on the command line."""
     values: dict[str, set[str]] = {}
@@ -94,10 +101,22 @@ def _sweep_point_resolver() -> str:
     return point_label(list(hydra_cfg.overrides.task), list(params.keys()))
 
 
+def sbatch_parameters(additional: DictConfig | dict[str, Any] | None, mem_gb: float | None) -> dict[str, Any]:
+    """``${sbatch_parameters:${cluster.additional_parameters},${cluster.mem_gb}}`` in the sweep launcher's
+    config: the extra sbatch options of every array element, with ``--mem`` from ``cluster.mem_gb`` as a single
+    job gets it (hydra-submitit-launcher's own ``mem_gb`` takes whole GB only). As for single jobs, a ``mem``
+    in ``cluster.additional_parameters`` wins."""
+    given = OmegaConf.to_container(additional, resolve=True) if isinstance(additional, DictConfig) else additional
+    memory = {} if mem_gb is None else {"mem": f"{int(float(mem_gb) * 1024)}M"}
+    return {**memory, **(given or {})}
+
+
 def register_resolvers() -> None:
     """Idempotent: entry points call it at import time, before Hydra composes."""
     if not OmegaConf.has_resolver("sweep_point"):
         OmegaConf.register_new_resolver("sweep_point", _sweep_point_resolver)
+    if not OmegaConf.has_resolver("sbatch_parameters"):
+        OmegaConf.register_new_resolver("sbatch_parameters", sbatch_parameters)
 
 
 def expand_points(config: DictConfig) -> list[list[str]]:
@@ -238,8 +257,7 @@ class SweepCallback(Callback):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         prepare.ensure_prepared(config)  # once here, not by points racing each other
         expanded = expand_points(config)
-        swept = [_override_key(k)[0] for k in (config.hydra.sweeper.get("params") or {})]
-        swept += [k for k in varying_keys(expanded) if k not in swept]
+        swept = swept_keys(config, expanded)
         points = [{"num": num, "point": point_label(overrides, swept), "overrides": overrides}
                   for num, overrides in enumerate(expanded)]
         parent_run_id = open_parent_run(config, sweep_dir, points)

@@ -13,30 +13,7 @@ import io
 import numpy as np
 from PIL import Image
 
-# Which clips a video gives (Table 4):
-# random_offset: one clip of n frames at a uniformly random start (the protocol);
-# all: every non-overlapping clip; first: one clip from frame 0;
-# still: one frame repeated n times (Table 4 "still real images"; which frame: STILL_FRAMES).
-SELECTIONS = ("random_offset", "all", "first", "still")
-
-# Which videos of a set enter (VIDEO_SELECTIONS):
-# first: the first N videos in sorted name order among those with at least n * s frames; videos too short
-#   are left out before counting, so N long-enough videos give N clips. StyleGAN-V's metric dataset does this
-#   (sorted directory listing, short videos discarded, items 0 .. N-1).
-# random: N videos drawn at random (seeded) from all videos; drawn videos shorter than the clip span
-#   (n - 1) * s + 1 give no clip. The paper-text reading.
-VIDEO_SELECTIONS = ("first", "random")
-
-# Which frame a "still" clip repeats (STILL_FRAMES):
-# any: a uniformly random frame of the whole video, as StyleGAN-V's static-video dataset script draws it;
-# clip_start: the first frame of the random-offset clip (the paper-text reading: same frame as random_offset).
-STILL_FRAMES = ("any", "clip_start")
-
-# Real statistics across repeats:
-# fixed: computed once (seed) and reused, only the fakes change (the reference caches real statistics under
-#   a key without any seed, so every run after the first reuses them);
-# redraw: new real clip offsets per repeat (seed + r), as the fakes (the paper-text reading).
-REPEAT_REAL = ("fixed", "redraw")
+from stylegan_v.metrics.options import SELECTIONS, STILL_FRAMES, VIDEO_SELECTIONS
 
 
 def clip_span(num_frames: int, subsample: int) -> int:

@@ -13,10 +13,17 @@ from dataclasses import dataclass, field
 from hydra.core.config_store import ConfigStore
 
 from stylegan_v.checks import section
-from stylegan_v.metrics.clips import REPEAT_REAL, SELECTIONS, STILL_FRAMES, VIDEO_SELECTIONS
-from stylegan_v.metrics.frechet import COVARIANCES
-from stylegan_v.metrics.inception import PREPROCESSINGS
-from stylegan_v.metrics.resize import PRE_RESIZE_MODES, RESIZE_MODES
+from stylegan_v.metrics.options import (
+    COVARIANCES,
+    METRICS,
+    PRE_RESIZE_MODES,
+    PREPROCESSINGS,
+    REPEAT_REAL,
+    RESIZE_MODES,
+    SELECTIONS,
+    STILL_FRAMES,
+    VIDEO_SELECTIONS,
+)
 
 _require = section("metrics")
 
@@ -25,7 +32,7 @@ _require = section("metrics")
 class MetricsConfig:
     """What ``python -m stylegan_v.evaluate`` computes, and against what."""
 
-    names: list[str] = field(default_factory=lambda: ["fvd2048_16f"])  # registry names (stylegan_v.metrics.registry)
+    names: list[str] = field(default_factory=lambda: ["fvd2048_16f"])  # metric names (stylegan_v.metrics.options.METRICS)
     reduced: bool = False  # True when num_videos / max_real_frames cut the paper protocol (recorded with results)
     num_videos: int | None = None  # override every metric's N (CPU runs); None = the N in the metric's name
     repeats: int = 1  # FVD repeats with seeds seed + r -> mean ± std
@@ -73,8 +80,6 @@ class MetricsConfig:
         _require(self.batch_size >= 1, "batch_size", "must be >= 1", self.batch_size)
         _require(self.fake is None or self.checkpoint is None, "fake", "and metrics.checkpoint are exclusive", (self.fake, self.checkpoint))
         _require(self.checkpoint is None or bool(self.generator_loader), "generator_loader", "is required with metrics.checkpoint", self.generator_loader)
-        from stylegan_v.metrics.registry import METRICS  # late: the registry imports torch-heavy modules
-
         if self.device == "auto":
             import torch
 

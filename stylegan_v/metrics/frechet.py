@@ -7,15 +7,12 @@ import logging
 import numpy as np
 from scipy import linalg
 
+from stylegan_v.metrics.options import COVARIANCES
+
 log = logging.getLogger(__name__)
 
 IMAG_TOLERANCE = 1e-3  # |imag| of the matrix root above this means the covariances are broken, not rounding
 SQRTM_JITTER = 1e-6  # diagonal offset when the product of covariances is too singular for a finite root
-
-
-# Covariance estimators: population divides by N (StyleGAN-V's FeatureStats: sum x x^T / N - mu mu^T),
-# unbiased divides by N - 1 (np.cov's default).
-COVARIANCES = ("population", "unbiased")
 
 
 def _ddof(covariance: str) -> int:

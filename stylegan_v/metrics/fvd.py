@@ -24,19 +24,19 @@ import torch
 
 from stylegan_v.checks import require_one_of
 from stylegan_v.metrics.batching import batched_features
-from stylegan_v.metrics.clips import (
+from stylegan_v.metrics.clips import clip_rng, jpeg_roundtrip, min_video_length, select_clip_indices
+from stylegan_v.metrics.frechet import frechet_distance
+from stylegan_v.metrics.i3d_weights import CKPT_SHA256
+from stylegan_v.metrics.options import (
+    COVARIANCES,
+    PRE_RESIZE_MODES,
     REPEAT_REAL,
+    RESIZE_MODES,
     SELECTIONS,
     STILL_FRAMES,
     VIDEO_SELECTIONS,
-    clip_rng,
-    jpeg_roundtrip,
-    min_video_length,
-    select_clip_indices,
 )
-from stylegan_v.metrics.frechet import COVARIANCES, frechet_distance
-from stylegan_v.metrics.i3d_weights import CKPT_SHA256
-from stylegan_v.metrics.resize import PRE_RESIZE_MODES, RESIZE_MODES, resize_images
+from stylegan_v.metrics.resize import resize_images
 from stylegan_v.metrics.stats_cache import Stats, cached_stats, stats_of
 from stylegan_v.metrics.video_source import VideoSource
 

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from stylegan_v.metrics.cache import WeightsUnavailable
+from stylegan_v.metrics.options import PREPROCESSINGS
 from stylegan_v.metrics.resize import resize_images
 
 INCEPTION_ENV = "STYLEGAN_V_INCEPTION_WEIGHTS"
@@ -33,7 +34,6 @@ INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
 INCEPTION_URL = "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/" + INCEPTION_FILE
 FEATURE_DIM = 2048
 INPUT_SIZE = 299
-PREPROCESSINGS = ("nvidia", "pytorch_fid")
 
 
 class BasicConv2d(nn.Module):

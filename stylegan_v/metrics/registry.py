@@ -14,33 +14,10 @@ from stylegan_v.metrics.fid import compute_fid
 from stylegan_v.metrics.fvd import FakeGenerator, FVDProtocol, I3DFeatureExtractor, compute_fvd, fvd_floor
 from stylegan_v.metrics.inception import preprocessing_resize_mode
 from stylegan_v.metrics.isv import compute_isv
+from stylegan_v.metrics.options import METRICS, MetricSpec
 from stylegan_v.metrics.video_source import VideoSource
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class MetricSpec:
-    name: str
-    kind: str  # fvd | fid | isv
-    num_videos: int  # N (fake videos; real videos up to N for FVD)
-    num_frames: int  # frames per video/clip
-    subsample: int = 1  # every s-th frame
-    description: str = ""
-
-
-METRICS: dict[str, MetricSpec] = {
-    spec.name: spec
-    for spec in (
-        MetricSpec("fvd2048_16f", "fvd", 2048, 16, 1, "FVD_16, StyleGAN-V's protocol"),
-        MetricSpec("fvd2048_128f", "fvd", 2048, 128, 1, "FVD_128: long clips expose motion quality"),
-        MetricSpec("fvd2048_128f_subsample8f", "fvd", 2048, 16, 8, "16 frames, every 8th: a 128-frame window (StyleGAN-V naming)"),
-        MetricSpec("fvd256_16f", "fvd", 256, 16, 1, "reduced FVD_16 for CPU runs (not comparable to the paper)"),
-        MetricSpec("fid50k_full", "fid", 3125, 16, 1, "FID as StyleGAN-V computes it: 50 000 fake frames (3125 videos x t = 0..15) vs every real frame"),
-        MetricSpec("fid2048_16f", "fid", 2048, 16, 1, "FID, the paper text's reading: 2048 videos x 16 frames (32 768 fakes) vs every real frame"),
-        MetricSpec("isv2048_ucf", "isv", 2048, 16, 1, "video Inception Score with C3D (UCF-101), 10 splits of the shuffled videos"),
-    )
-}
 
 
 def get_metric(name: str) -> MetricSpec:

@@ -25,14 +25,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-RESIZE_MODES = ("torch", "tf1")  # the modes a metrics config may choose
-_ALL_MODES = RESIZE_MODES + ("chainer",)
+from stylegan_v.metrics.options import RESIZE_MODES
 
-# Table 4 "resized to 128²" (pre_resize = R):
-# roundtrip: bilinear down to R², back up to the input size, rounded to uint8, then the usual resize to 224²
-#   (the reference code's variant: down to 128, up to the 256² dataset resolution, to uint8, into I3D);
-# direct: bilinear down to R², then straight to 224², no rounding (the paper-text reading).
-PRE_RESIZE_MODES = ("roundtrip", "direct")
+_ALL_MODES = RESIZE_MODES + ("chainer",)  # chainer: C3D's own front end only
 
 
 def tf1_bilinear_matrix(in_size: int, out_size: int) -> torch.Tensor:

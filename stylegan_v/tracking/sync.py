@@ -17,7 +17,6 @@ from pathlib import Path
 
 from stylegan_v.errors import user_error
 from stylegan_v.tracking.config import TrackingConfig
-from stylegan_v.tracking.replay import sync
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     for run_dir in args.run_dir:
         if not run_dir.is_dir():
             parser.error(f"run directory {run_dir} does not exist")
+    from stylegan_v.tracking.replay import sync  # MLflow: after the arguments are checked
+
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     cfg = TrackingConfig(request_timeout_s=args.timeout_s, request_max_retries=3)
     for run_dir in args.run_dir:

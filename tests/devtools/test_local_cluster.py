@@ -48,7 +48,7 @@ def _cluster(command: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slurm
-@pytest.mark.usefixtures("slurm_cluster")
+@pytest.mark.usefixtures("slurm_cluster", "cluster_to_itself")  # no other worker's job may be running
 def test_down_stops_what_up_started_and_up_is_idempotent() -> None:
     layout = Layout(REPO / ".cluster")
     started = {name: _pid_alive(layout.pid_file(name), proc) for name, proc in DAEMONS.items()}

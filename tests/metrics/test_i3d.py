@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from numerics import fan_in, reorder_tolerance, weighted_layers
 
 from stylegan_v.metrics.i3d import InceptionI3d, tf_same_pads
 from stylegan_v.metrics.sample_videos import decode_rgb
@@ -34,7 +35,9 @@ def test_random_weights_shapes_and_determinism() -> None:
         single, again = model(x[1:]), model(x[1:])
     assert a.shape == (2, 400)
     assert torch.equal(single, again)
-    torch.testing.assert_close(single[0], a[1], rtol=1e-4, atol=1e-5)  # batch elements are independent
+    # batch elements are independent: a batch of 1 and of 2 may only block (and round) differently
+    tolerance = reorder_tolerance(fan_in(model), weighted_layers(model), a.abs().max())
+    torch.testing.assert_close(single[0], a[1], atol=tolerance, rtol=0)
 
 
 def test_rejects_wrong_resolution() -> None:
@@ -53,6 +56,9 @@ def test_converted_state_dict_is_complete(i3d) -> None:
 
 def test_matches_jax_reference_on_real_clips(i3d, sample_video_bytes) -> None:
     ref = json.loads(FIXTURE.read_text())
+    # fp32 in JAX on another CPU and here, every weighted layer summing in its own order (numerics.py)
+    largest = max(float(np.abs(entry["logits"]).max()) for entry in ref["clips"])
+    tolerance = reorder_tolerance(fan_in(i3d), weighted_layers(i3d), largest)
     worst = 0.0
     for entry in ref["clips"]:
         start, length, size = entry["start"], entry["num_frames"], entry["size"]
@@ -66,9 +72,9 @@ def test_matches_jax_reference_on_real_clips(i3d, sample_video_bytes) -> None:
             logits = i3d(x)[0].double().numpy()
         diff = float(np.abs(logits - np.asarray(entry["logits"])).max())
         worst = max(worst, diff)
-        assert diff < 1e-3, f"{entry['video']}: max |logit difference| {diff:.2e} vs the JAX reference"
+        assert diff < tolerance, f"{entry['video']}: max |logit difference| {diff:.2e} vs the JAX reference"
         assert int(np.argmax(logits)) == int(np.argmax(entry["logits"]))
-    print(f"largest |logit difference| vs JAX: {worst:.3e}")
+    print(f"largest |logit difference| vs JAX: {worst:.3e} (fp32 rounding allows {tolerance:.1e})")
 
 
 def test_weights_unpickler_accepts_numpy_only() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 from model_helpers import tiny_config
+from numerics import fan_in, reorder_tolerance, weighted_layers
 
 from stylegan_v import prepare
 from stylegan_v.launch.distributed import DistributedEnv
@@ -177,7 +178,10 @@ def test_each_head_has_its_own_softplus_terms_and_r1_reaches_the_image_head_only
         fake = G(z, t)
         heads_fake, heads_real = D.heads(fake, t), D.heads(real, t)
     expected = sum(F.softplus(heads_fake[h]).mean() + F.softplus(-heads_real[h]).mean() for h in ("image", "video"))
-    assert float(stats["loss/D"]) == pytest.approx(float(expected), rel=1e-4)
+    # the loss may run D in another batch layout: fp32 rounding of D's layers (numerics.py) in each of the four
+    # softplus means (1-Lipschitz), at the magnitude of the frames D reads
+    tolerance = 4 * reorder_tolerance(fan_in(D), weighted_layers(D), max(real.abs().max(), fake.abs().max()))
+    assert float(stats["loss/D"]) == pytest.approx(float(expected), rel=0, abs=tolerance)
     D.zero_grad(set_to_none=True)
     loss.accumulate_gradients("Dreg", real, t, z, t)
     assert all(p.grad is None for p in D.video.parameters()), "R1 is on the image head only"

@@ -46,7 +46,8 @@ def test_factorised_attention_structure_and_residual() -> None:
     with torch.no_grad():
         fsa.gamma_s.zero_()
         diff = (fsa(x2) - fsa(x)).abs().sum(dim=(0, 1, 2))
-    assert diff[0, 0] > 0 and diff.flatten()[1:].max() < 1e-4
+    # every other pixel goes through the same kernels at the same place with the same inputs: bit for bit
+    assert diff[0, 0] > 0 and diff.flatten()[1:].max() == 0
 
 
 @pytest.mark.parametrize("variant", ["code", "appendix"])

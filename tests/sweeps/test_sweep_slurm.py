@@ -1,7 +1,8 @@
 """Sweeps on the real local Slurm cluster, driven through the real command line.
 
-- ``+sweep=period_scaling experiment=smoke cluster=slurm``: all four points as ONE job array, each ending
-  with a (reduced) FVD and its cost in an MLflow child run under the sweep's parent run.
+- ``+sweep=period_scaling experiment=smoke cluster=slurm``: all four points as ONE job array with the memory
+  of ``cluster.mem_gb``, each ending with a (reduced) FVD and its cost in an MLflow child run under the sweep's
+  parent run.
 - ``cluster.wait=false``: the command returns once the array is queued; a USR2 sent to one element makes
   it checkpoint and requeue through the launcher, and the requeued element resumes (slow).
 - ``cluster=local``: the same sweep runs its points one after another in this process (slow).
@@ -57,6 +58,12 @@ def _sacct(job_ids: str, *extra: str) -> list[list[str]]:
     return [line.split("|") for line in out.splitlines() if line.strip()]
 
 
+def _megabytes(req_mem: str) -> int:
+    """sacct's ReqMem ("1536M", "1.50G", older Slurm "1536Mn" per node) in MB."""
+    value = req_mem.rstrip("nc")
+    return round(float(value[:-1]) * {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024**2}[value[-1]])
+
+
 def _wait_for(predicate, timeout_s: float, what: str) -> None:
     deadline = time.monotonic() + timeout_s
     while not predicate():
@@ -77,7 +84,7 @@ def _child_runs(tmp_path: Path, parent_run_id: str):
 @pytest.mark.slurm
 @pytest.mark.usefixtures("slurm_cluster")
 def test_period_scaling_runs_as_one_array_with_fvd_and_cost_under_one_parent(tmp_path) -> None:
-    _train(tmp_path, "+sweep=period_scaling", *SLURM, "training.max_steps=2", timeout=420)
+    _train(tmp_path, "+sweep=period_scaling", *SLURM, "cluster.mem_gb=1.5", "training.max_steps=2", timeout=600)
     sweep_dir = _sweep_dir(tmp_path, "period_scaling")
     sweep = json.loads((sweep_dir / "sweep.json").read_text())
     assert [p["point"] for p in sweep["points"]] == [
@@ -89,6 +96,8 @@ def test_period_scaling_runs_as_one_array_with_fvd_and_cost_under_one_parent(tmp
     (array,) = arrays
     _wait_for(lambda: [s for _, s in _sacct(array)] == ["COMPLETED"] * 4, 60, "sacct to record the array")
     assert sorted(j for j, _ in _sacct(array)) == sorted(job_ids)
+    requested = {_megabytes(row[-1]) for row in _sacct(array, "-o", "ReqMem")}  # without --mem: the node's 8000M
+    assert requested == {1536}, f"cluster.mem_gb=1.5 did not reach every point: {requested} MB"
 
     client, parent, children = _child_runs(tmp_path, sweep["parent_run_id"])
     assert parent.data.tags["sweep.name"] == "period_scaling"

@@ -7,6 +7,7 @@ from pathlib import Path
 import av
 import pytest
 import torch
+from numerics import generator_tolerance
 from official_format import BUFFERS, write_official_snapshot
 
 from stylegan_v.convert_official import main as convert_main
@@ -42,7 +43,9 @@ def test_converted_checkpoint_reproduces_the_official_frames(converted: Path) ->
     inputs = official["inputs"]
     with torch.no_grad():
         video = G(inputs["z"], inputs["t"], motion_noise=inputs["motion_z"])
-    torch.testing.assert_close(video.reshape(-1, 3, 32, 32), official["outputs"]["img"], atol=1e-4, rtol=0)
+    # fp32 rounding of this code and the official one's (numerics.py): ≈ 1e-3 here
+    tolerance = generator_tolerance(G, official["outputs"]["img"], float(inputs["t"].abs().max()))
+    torch.testing.assert_close(video.reshape(-1, 3, 32, 32), official["outputs"]["img"], atol=tolerance, rtol=0)
 
 
 def test_generate_streams_a_converted_snapshot(converted: Path, tmp_path: Path) -> None:

@@ -24,6 +24,9 @@ def _train(cfg, run_dir, steps: int) -> Trainer:
 
 
 def _assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
+    """Bit for bit on any CPU: both runs execute the same operations on the same shapes in the same order in
+    one process (same kernels, same thread count), and a checkpoint stores every tensor and RNG state exactly,
+    so every rounding is the same."""
     for (name, p), q in zip(a.state_dict().items(), b.state_dict().values()):
         assert torch.equal(p, q), f"{name} differs"
 
