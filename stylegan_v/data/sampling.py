@@ -1,7 +1,8 @@
 """Which frames D sees (training) and which clips the metrics use (evaluation).
 
 Training picks a **video first, uniformly, then a clip inside it**, so SkyTimelapse's few very long
-videos do not dominate. StyleGAN-V's sparse sampling draws k frames: span T (last - first index) from
+videos do not dominate; a video longer than ``max_num_frames`` (1024) is first cut to a random window of that
+many frames, as the official loader does, and the clip is drawn inside the window. StyleGAN-V's sparse sampling draws k frames: span T (last - first index) from
 {1, 2, 4, ..., max_dist} limited to [k - 1, video length - 1], a random offset, both endpoints and
 k - 2 sorted random interior frames. Times are returned in frames relative to the clip's first frame.
 Fake clips for G (:func:`sample_fake_times`) follow the same rule on the length of a random training video,
@@ -118,6 +119,7 @@ class ClipDataset(Dataset):
         stride: int = 1,  # consecutive: step between frames
         dtype: str = "uint8",  # "uint8" (convert on the device) or "float" ([-1, 1])
         mirror: bool = False,  # flip each clip left-right with probability 1/2 (all its frames alike)
+        max_num_frames: Optional[int] = None,  # longer videos: a random window of this many frames first; None = none
     ) -> None:
         self.videos = dataset if isinstance(dataset, VideoDataset) else VideoDataset(dataset)
         if mode not in ("sparse", "consecutive"):
@@ -125,8 +127,10 @@ class ClipDataset(Dataset):
         if dtype not in ("uint8", "float"):
             raise ValueError(f"unknown dtype {dtype!r}; valid: uint8, float")
         self.num_frames, self.mode, self.max_dist, self.spans = num_frames, mode, max_dist, spans
-        self.stride, self.dtype, self.mirror = stride, dtype, mirror
+        self.stride, self.dtype, self.mirror, self.max_num_frames = stride, dtype, mirror, max_num_frames
         min_len = num_frames if mode == "sparse" else (num_frames - 1) * stride + 1
+        if max_num_frames is not None and max_num_frames < min_len:
+            raise ValueError(f"max_num_frames={max_num_frames} is shorter than the {min_len} frames a clip needs")
         too_short = int((self.videos.lengths < min_len).sum())
         if too_short:
             raise ValueError(f"{too_short} videos are shorter than the {min_len} frames a clip needs")
@@ -137,12 +141,17 @@ class ClipDataset(Dataset):
 
     def sample_indices(self, video_index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         length = self.videos.video_length(video_index)
+        window = 0  # first frame of the window the clip is drawn from
+        if self.max_num_frames is not None and length > self.max_num_frames:
+            window = int(rng.integers(0, length - self.max_num_frames + 1))
+            length = self.max_num_frames
         if self.mode == "sparse":
-            return sample_sparse(length, self.num_frames, rng, self.max_dist, self.spans)
+            indices, times = sample_sparse(length, self.num_frames, rng, self.max_dist, self.spans)
         elif self.mode == "consecutive":
-            return sample_consecutive(length, self.num_frames, rng, self.stride)
+            indices, times = sample_consecutive(length, self.num_frames, rng, self.stride)
         else:
             raise ValueError(f"unknown sampling mode {self.mode!r}; valid: sparse, consecutive")
+        return window + indices, times
 
     def __getitem__(self, item: Any) -> dict[str, Any]:
         if isinstance(item, (tuple, list)):
@@ -274,4 +283,5 @@ def clip_dataset_from_config(dataset_cfg: Any, data_dir: str, dtype: str = "uint
         stride=int(s.stride),
         dtype=dtype,
         mirror=mirror,
+        max_num_frames=int(s.max_num_frames),
     )
