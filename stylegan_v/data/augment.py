@@ -30,6 +30,8 @@ from torch import Tensor, nn
 SYM6 = (0.015404109327027373, 0.0034907120842174702, -0.11799011114819057, -0.048311742585633,
         0.4910559419267466, 0.787641141030194, 0.3379294217276218, -0.07263752278646252,
         -0.021060292512300564, 0.04472490177066578, 0.0017677118642428036, -0.007800708325034148)
+# Its taps normalised to a DC gain of 1 in float32 (as upfirdn2d's setup_filter), as python numbers.
+LOWPASS: tuple[float, ...] = tuple((torch.tensor(SYM6) / torch.tensor(SYM6).sum()).tolist())
 
 
 # ---------------------------------------------------------------------------------------------- matrices
@@ -125,35 +127,50 @@ def grid_sample(x: Tensor, grid: Tensor) -> Tensor:
 
 # ------------------------------------------------------------------------------------- executing transforms
 
-def _fir_along(x: Tensor, f: Tensor, dim: int, up: bool) -> Tensor:
-    """The 1-D filter ``f`` along W (``dim=3``) or H (``dim=2``) of every channel: 2x upsampling (zero
-    insertion, gain 2, then true convolution, as upfirdn2d's ``upsample2d`` with its default padding) or 2x
-    downsampling (correlation then every second sample, as ``downsample2d(flip_filter=True)`` without its
-    padding). Channels are folded into the batch, so it is one single-channel convolution (no groups)."""
-    N, C, H, W = x.shape
-    taps = f.numel()
-    kernel = f.to(x.dtype).reshape(1, 1, 1, taps) if dim == 3 else f.to(x.dtype).reshape(1, 1, taps, 1)
-    y = x.reshape(N * C, 1, H, W)
-    if up:  # out[j] = 2 sum_i x[i] f[j + taps/2 - 1 - 2i]: the transposed convolution, cropped
-        pad = (0, taps // 2 - 1) if dim == 3 else (taps // 2 - 1, 0)
-        stride = (1, 2) if dim == 3 else (2, 1)
-        y = F.conv_transpose2d(y, kernel * 2, stride=stride, padding=pad)
-    else:
-        stride = (1, 2) if dim == 3 else (2, 1)
-        y = F.conv2d(y, kernel, stride=stride)
-    return y.reshape(N, C, *y.shape[2:])
+def _upsample(x: Tensor, dim: int) -> Tensor:
+    """2x upsampling along W (``dim=3``) or H (``dim=2``) with the low-pass filter, as upfirdn2d's ``upsample2d``
+    (zero insertion, gain 2 per axis, true convolution, its default padding): per output phase r,
+    ``out[2m + r] = 2 sum_j x[m + j] f[taps/2 - 1 + r - 2j]``. Shifted slices, not a convolution: the shapes
+    change with every draw, and on the CPU a convolution pays its set-up for each new shape."""
+    taps = len(LOWPASS)
+    reach = taps // 4  # input samples on each side that reach an output sample
+    length = x.shape[dim]
+    padded = F.pad(x, (reach, reach, 0, 0) if dim == 3 else (0, 0, reach, reach))
+    phases = []
+    for r in (0, 1):
+        shifts = [j for j in range(-reach, reach + 1) if 0 <= taps // 2 - 1 + r - 2 * j < taps]
+        phases.append(_weighted_sum([padded.narrow(dim, reach + j, length) for j in shifts],
+                                    [2 * LOWPASS[taps // 2 - 1 + r - 2 * j] for j in shifts]))
+    return torch.stack(phases, dim + 1).flatten(dim, dim + 1)  # interleave the phases
 
 
-def apply_geometric(images: Tensor, G_inv: Tensor, f: Tensor) -> Tensor:
+def _downsample(x: Tensor, dim: int) -> Tensor:
+    """2x downsampling along W (``dim=3``) or H (``dim=2``): ``out[m] = sum_k x[2m + k] f[k]`` over the samples
+    where the filter fits (upfirdn2d's ``downsample2d`` with ``flip_filter=True``, before its padding)."""
+    taps = len(LOWPASS)
+    n = (x.shape[dim] - taps) // 2 + 1
+    step = (slice(None),) * dim + (slice(None, None, 2),)
+    return _weighted_sum([x.narrow(dim, k, 2 * n - 1)[step] for k in range(taps)], list(LOWPASS))
+
+
+def _weighted_sum(tensors: list[Tensor], weights: list[float]) -> Tensor:
+    """sum_i weights[i] * tensors[i], accumulated in order (one running sum: no stacked copy of the terms)."""
+    total = tensors[0] * weights[0]
+    for tensor, weight in zip(tensors[1:], weights[1:]):
+        total = torch.add(total, tensor, alpha=weight)
+    return total
+
+
+def apply_geometric(images: Tensor, G_inv: Tensor) -> Tensor:
     """Resample ``images`` [N, C, H, W] with the output->input pixel maps ``G_inv`` [N, 3, 3] (pixel centres at
-    integer coordinates relative to the image centre), alias-free with the low-pass filter ``f`` [taps]."""
+    integer coordinates relative to the image centre), alias-free with the sym6 low-pass filter."""
     N, C, H, W = images.shape
     device = images.device
     cx, cy = (W - 1) / 2, (H - 1) / 2
     # Padding: wide enough that every transformed corner, plus the filter's reach, lands inside the image.
     corners = _const3([[-cx, -cy, 1], [cx, -cy, 1], [cx, cy, 1], [-cx, cy, 1]], device)  # [corner, xyz]
     cp = G_inv @ corners.t()  # [N, xyz, corner]
-    Hz_pad = f.numel() // 4
+    Hz_pad = len(LOWPASS) // 4
     margin = cp[:, :2, :].permute(1, 0, 2).flatten(1)  # [xy, N * corner]
     margin = torch.cat([-margin, margin]).max(dim=1).values  # [x0, y0, x1, y1]
     margin = margin + torch.tensor([Hz_pad * 2 - cx, Hz_pad * 2 - cy] * 2, device=device)
@@ -167,7 +184,7 @@ def apply_geometric(images: Tensor, G_inv: Tensor, f: Tensor) -> Tensor:
     shift[0, 2], shift[1, 2] = (mx0 - mx1) / 2, (my0 - my1) / 2
     G = shift @ G_inv  # the padded image's centre
 
-    x = _fir_along(_fir_along(x, f, 3, up=True), f, 2, up=True)  # 2x upsampling
+    x = _upsample(_upsample(x, 3), 2)
     # Into the upsampled image's pixel coordinates: scale by 2 about the pixel-centre offset of half a pixel.
     G = _const3([[2, 0, 0], [0, 2, 0], [0, 0, 1]], device) @ G @ _const3([[0.5, 0, 0], [0, 0.5, 0], [0, 0, 1]], device)
     G = _const3([[1, 0, -0.5], [0, 1, -0.5], [0, 0, 1]], device) @ G @ _const3([[1, 0, 0.5], [0, 1, 0.5], [0, 0, 1]],
@@ -182,9 +199,9 @@ def apply_geometric(images: Tensor, G_inv: Tensor, f: Tensor) -> Tensor:
     x = grid_sample(x, grid)
 
     # 2x downsampling, cropping the filter's reach (upfirdn2d padding -Hz_pad * 2 with respect to the input).
-    crop = Hz_pad * 2 - (f.numel() - 1) // 2  # what downsample2d's own padding leaves to cut on each side
+    crop = Hz_pad * 2 - (len(LOWPASS) - 1) // 2  # what downsample2d's own padding leaves to cut on each side
     x = x[:, :, crop:x.shape[2] - crop, crop:x.shape[3] - crop]
-    return _fir_along(_fir_along(x, f, 3, up=False), f, 2, up=False)
+    return _downsample(_downsample(x, 3), 2)
 
 
 def apply_color(images: Tensor, C: Tensor, channels: int) -> Tensor:
@@ -226,7 +243,6 @@ class AugmentPipe(nn.Module):
     ) -> None:
         super().__init__()
         self.register_buffer("p", torch.tensor(float(p)))
-        self.register_buffer("filter", torch.tensor(SYM6) / sum(SYM6), persistent=False)  # DC gain 1
         self.video_consistent = video_consistent
         self.xflip, self.rotate90, self.xint, self.scale = xflip, rotate90, xint, scale
         self.rotate, self.aniso, self.xfrac = rotate, aniso, xfrac
@@ -331,7 +347,7 @@ class AugmentPipe(nn.Module):
         G_inv = self.sample_geometric(n, W, H, videos.device)
         colour = self.sample_color(n, C, videos.device)
         if G_inv is not None:
-            x = apply_geometric(x, G_inv, self.filter)
+            x = apply_geometric(x, G_inv)
         if colour is not None:
             x = apply_color(x, colour, C)
         return x.reshape(B, K, C, H, W)
