@@ -6,8 +6,8 @@ frames; cv2 4.14) on three synthetic 6-frame 48x64 videos and their masks (white
 frame; ``img_size=32``): ``<name>/frames``, ``<name>/masks`` (the inputs, ``[T, H, W, 3]`` uint8) and
 ``<name>/frame_box`` and ``<name>/video_box`` (the outputs without and with ``--wide_crop``, ``[T', 32, 32, 3]``,
 as the script saves them). Video A has tall and wide boxes and a band of mask columns exactly at the darkness
-threshold; in video B the square grows past the left edge (two frames dropped) and past the bottom (a clipped,
-stretched crop); video C has a mask frame without face, so the script gives up on it (no outputs stored).
+threshold; in video B the square grows past the left edge (two frames dropped) and past the bottom and the right
+edge (clipped, stretched crops); video C has a mask frame without face, so the script gives up on it (no outputs stored).
 """
 
 from __future__ import annotations
