@@ -16,12 +16,13 @@ IMAGE_FORMATS = ("jpg", "png")
 CROPS = ("center", "face", "mask", "mask_video")
 MASK_CROPS = ("mask", "mask_video")  # FaceForensics' own mask videos (recipe faceforensics)
 PATH_LABELS = ("parent_dir", "top_dir")  # where a label/speaker id is read from a video's relative path
-SAMPLING_MODES = ("sparse", "consecutive")
+SAMPLING_MODES = ("sparse", "consecutive", "random_stride")
 
 
 @dataclass
 class ClipSamplingConfig:
-    """How training clips are drawn from a video (StyleGAN-V sparse sampling or MoCoGAN consecutive frames)."""
+    """How training clips are drawn from a video (StyleGAN-V sparse sampling, MoCoGAN consecutive frames, G3AN's
+    random stride: ``mode=random_stride``)."""
 
     mode: str = "sparse"  # "sparse": endpoints + random interior frames; "consecutive": k adjacent frames
     num_frames: int = 3  # k, frames per clip that D sees
@@ -29,8 +30,11 @@ class ClipSamplingConfig:
     # Allowed spans; None = powers of two 2, 4, ..., max_dist (the paper's {2, 4, 8, 16, 32}).
     spans: Optional[list[int]] = None
     stride: int = 1  # consecutive mode only: step between frames
+    # "random_stride" mode (G3AN's public code): k frames, each clip at a stride drawn uniformly from these
+    strides: list[int] = field(default_factory=lambda: [2, 3])
     # A longer video is seen through a random window of this many frames: a real clip is drawn inside it (the
-    # official loader's window), a fake clip takes the video's length capped here (official dataset.max_num_frames).
+    # official loader's window; not in random_stride mode, G3AN's loader has none), a fake clip takes the video's
+    # length capped here (official dataset.max_num_frames).
     max_num_frames: int = 1024
 
     def __post_init__(self) -> None:
@@ -44,7 +48,9 @@ class ClipSamplingConfig:
             raise ValueError(f"dataset.sampling.spans must all be >= 1, got {list(self.spans)}")
         if self.stride < 1:
             raise ValueError(f"dataset.sampling.stride must be >= 1, got {self.stride}")
-        extent = self.num_frames if self.mode == "sparse" else (self.num_frames - 1) * self.stride + 1
+        if not self.strides or any(int(s) < 1 for s in self.strides):
+            raise ValueError(f"dataset.sampling.strides must be a non-empty list of strides >= 1, got {list(self.strides)}")
+        extent = (self.num_frames - 1) * self.stride + 1 if self.mode == "consecutive" else self.num_frames
         if self.max_num_frames < extent:
             raise ValueError(f"dataset.sampling.max_num_frames must be >= the {extent} frames a clip spans, "
                              f"got {self.max_num_frames}")
@@ -57,7 +63,7 @@ class DatasetConfig:
     name: str = MISSING  # output folder name under paths.data_dir
     recipe: str = MISSING  # key in stylegan_v.data.recipes.RECIPES
     resolution: int = 256  # output frames are resolution x resolution (square)
-    fps: Optional[float] = None  # output frame rate; None = keep each video's native rate
+    fps: Optional[float] = None  # output frame rate; None = keep each video's native rate (frame folders: theirs)
     source: Optional[str] = None  # raw input (file or folder); None = the recipe's built-in offline source
     image_format: str = "jpg"  # "jpg" (quality below) or "png" (lossless)
     grayscale: bool = False  # one channel (luma) per frame; G and D then have one colour channel too

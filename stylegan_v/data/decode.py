@@ -15,7 +15,8 @@ import numpy as np
 from PIL import Image
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-FRAME_FOLDER_FPS = 25.0  # frame folders carry no rate; SkyTimelapse (the one such dataset) is 25 fps
+# Frame folders carry no rate: dataset.fps names theirs (nothing is resampled; MUG: 19), else this (SkyTimelapse)
+FRAME_FOLDER_FPS = 25.0
 TRUNCATION_TOLERANCE = 0.02  # decoded may fall this fraction short of the declared count (inexact headers)
 SEEK_MARGIN_S = 1.0  # seek this far before a segment's first frame; the demuxer lands on an earlier keyframe
 
@@ -172,9 +173,10 @@ def decode(path: Path, fps_out: Optional[float]) -> Iterator[Image.Image]:
     """Yield full-resolution RGB frames, resampled to ``fps_out`` (None = every decoded frame).
 
     Resampling picks, for each output time ``j / fps_out``, the latest source frame shown at that time
-    (nearest-previous), which neither blends frames nor shifts motion.
+    (nearest-previous), which neither blends frames nor shifts motion. A frame folder has no rate to resample
+    from: ``fps_out`` is its rate.
     """
-    src_fps = native_fps(path)
+    src_fps = float(fps_out) if path.is_dir() and fps_out is not None else native_fps(path)
     frames = _decode_folder(path, src_fps) if path.is_dir() else _decode_file(path)
     if fps_out is None or math.isclose(fps_out, src_fps, rel_tol=1e-3):
         for _, image in frames:

@@ -17,7 +17,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 from PIL import Image
 
-from stylegan_v.data import decode, moving_mnist, sources
+from stylegan_v.data import decode, moving_mnist, recipes_g3an, sources
 from stylegan_v.data.format import VideoWriter
 
 MNIST_VIDEOS_PER_TASK = 16
@@ -172,6 +172,10 @@ RECIPES: dict[str, Callable[[Settings], list[Task]]] = {
     "mead": plan_video_folder,
     "faceforensics": plan_faceforensics,
     "faceforensics_pp": plan_video_folder,
+    # G3AN's datasets: the video-folder tasks, labelled (and filtered) from the download's names
+    "uva_nemo": lambda settings: recipes_g3an.uva_nemo(plan_video_folder(settings)),
+    "mug": lambda settings: recipes_g3an.mug(plan_video_folder(settings)),
+    "weizmann": lambda settings: recipes_g3an.weizmann(plan_video_folder(settings)),
 }
 
 

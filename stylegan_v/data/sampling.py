@@ -2,17 +2,19 @@
 
 Training picks a **video first, uniformly, then a clip inside it**, so SkyTimelapse's few very long
 videos do not dominate; a video longer than ``max_num_frames`` (1024) is first cut to a random window of that
-many frames, as the official loader does, and the clip is drawn inside the window. StyleGAN-V's sparse sampling draws k frames: span T (last - first index) from
+many frames, as the official loader does, and the clip is drawn inside the window. StyleGAN-V's sparse
+sampling draws k frames: span T (last - first index) from
 {1, 2, 4, ..., max_dist} limited to [k - 1, video length - 1], a random offset, both endpoints and
 k - 2 sorted random interior frames. Times are returned in frames relative to the clip's first frame.
 Fake clips for G (:func:`sample_fake_times`) follow the same rule on the length of a random training video,
-at a fractional offset, so G learns real-valued times over the whole length of a real video.
+at a fractional offset, so G learns real-valued times over the whole length of a real video. G3AN's public
+code draws 16 frames at a random stride of 2 or 3 instead (:func:`sample_random_stride`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -66,6 +68,25 @@ def sample_consecutive(
     return offset + rel, rel.astype(np.float32)
 
 
+def sample_random_stride(
+    length: int, num_frames: int, rng: np.random.Generator, strides: Sequence[int] = (2, 3)
+) -> tuple[np.ndarray, np.ndarray]:
+    """G3AN's clip (its public ``dataset.py``): ``num_frames`` frames at a stride drawn uniformly from ``strides``,
+    the first one uniform in [0, length - num_frames * stride].
+
+    That window counts num_frames * stride frames, one stride more than the clip spans, so the last stride - 1
+    starts that would fit are never drawn, as there. A stride whose window is longer than the video is left out of
+    the draw (the public code crashes on such a video); a video shorter than every window is an error. Times count
+    the clip's frames, 0 .. num_frames - 1: G3AN's G and D see a clip as consecutive frames whatever its stride.
+    """
+    fitting = [int(s) for s in strides if num_frames * int(s) <= length]
+    if not fitting:
+        raise ValueError(f"video of {length} frames is shorter than {num_frames} x the smallest stride of {list(strides)}")
+    stride = fitting[int(rng.integers(len(fitting)))]
+    offset = int(rng.integers(0, length - num_frames * stride + 1))
+    return offset + np.arange(num_frames, dtype=np.int64) * stride, np.arange(num_frames, dtype=np.float32)
+
+
 def sample_fake_times(
     lengths: np.ndarray,  # frames of each training video
     batch: int,
@@ -80,7 +101,8 @@ def sample_fake_times(
     """Times of ``batch`` fake clips [batch, k] float32 and the training videos they were modelled on [batch].
 
     Each fake clip takes the length of a random training video (its label conditions G): sparse clips get a
-    span as real ones and a fractional offset in [0, length - span - 1), consecutive clips an integer offset.
+    span as real ones and a fractional offset in [0, length - span - 1), consecutive clips an integer offset;
+    random-stride clips (G3AN) are the generated video's frames 0 .. k - 1, as real ones count theirs.
     """
     videos = rng.randint(0, len(lengths), size=batch)
     times = np.empty((batch, num_frames), dtype=np.float64)
@@ -97,8 +119,10 @@ def sample_fake_times(
             interior = rng.choice(np.arange(1, span), size=num_frames - 2, replace=False) if num_frames > 2 else []
             rel = np.sort(np.concatenate([[0, span][:num_frames], interior]))
             times[row] = rng.random_sample() * max(length - span - 1, 0) + rel
+        elif mode == "random_stride":
+            times[row] = np.arange(num_frames)
         else:
-            raise ValueError(f"unknown sampling mode {mode!r}; valid: sparse, consecutive")
+            raise ValueError(f"unknown sampling mode {mode!r}; valid: sparse, consecutive, random_stride")
     return times.astype(np.float32), videos
 
 
@@ -113,23 +137,33 @@ class ClipDataset(Dataset):
         self,
         dataset: VideoDataset | str,
         num_frames: int = 3,  # k
-        mode: str = "sparse",  # "sparse" (StyleGAN-V) or "consecutive" (MoCoGAN baselines)
+        mode: str = "sparse",  # "sparse" (StyleGAN-V), "consecutive" (MoCoGAN baselines), "random_stride" (G3AN)
         max_dist: int = 32,  # sparse: largest span
         spans: Optional[list[int]] = None,  # sparse: allowed spans; None = powers of two up to max_dist
         stride: int = 1,  # consecutive: step between frames
+        strides: Sequence[int] = (2, 3),  # random_stride: each clip's stride is drawn from these (G3AN)
         dtype: str = "uint8",  # "uint8" (convert on the device) or "float" ([-1, 1])
         mirror: bool = False,  # flip each clip left-right with probability 1/2 (all its frames alike)
-        max_num_frames: Optional[int] = None,  # longer videos: a random window of this many frames first; None = none
+        # Longer videos: a random window of this many frames first (not in random_stride mode); None = no window
+        max_num_frames: Optional[int] = None,
     ) -> None:
         self.videos = dataset if isinstance(dataset, VideoDataset) else VideoDataset(dataset)
-        if mode not in ("sparse", "consecutive"):
-            raise ValueError(f"unknown sampling mode {mode!r}; valid: sparse, consecutive")
+        if mode not in ("sparse", "consecutive", "random_stride"):
+            raise ValueError(f"unknown sampling mode {mode!r}; valid: sparse, consecutive, random_stride")
         if dtype not in ("uint8", "float"):
             raise ValueError(f"unknown dtype {dtype!r}; valid: uint8, float")
         self.num_frames, self.mode, self.max_dist, self.spans = num_frames, mode, max_dist, spans
-        self.stride, self.dtype, self.mirror, self.max_num_frames = stride, dtype, mirror, max_num_frames
-        min_len = num_frames if mode == "sparse" else (num_frames - 1) * stride + 1
-        if max_num_frames is not None and max_num_frames < min_len:
+        self.stride, self.strides, self.dtype, self.mirror = stride, [int(s) for s in strides], dtype, mirror
+        self.max_num_frames = max_num_frames
+        if mode == "sparse":
+            min_len = num_frames
+        elif mode == "consecutive":
+            min_len = (num_frames - 1) * stride + 1
+        elif mode == "random_stride":
+            min_len = num_frames * min(self.strides)
+        else:
+            raise ValueError(f"unknown sampling mode {mode!r}; valid: sparse, consecutive, random_stride")
+        if max_num_frames is not None and mode != "random_stride" and max_num_frames < min_len:
             raise ValueError(f"max_num_frames={max_num_frames} is shorter than the {min_len} frames a clip needs")
         too_short = int((self.videos.lengths < min_len).sum())
         if too_short:
@@ -141,16 +175,18 @@ class ClipDataset(Dataset):
 
     def sample_indices(self, video_index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         length = self.videos.video_length(video_index)
-        window = 0  # first frame of the window the clip is drawn from
-        if self.max_num_frames is not None and length > self.max_num_frames:
+        window = 0  # first frame of the window the clip is drawn from (G3AN's loader has none)
+        if self.max_num_frames is not None and self.mode != "random_stride" and length > self.max_num_frames:
             window = int(rng.integers(0, length - self.max_num_frames + 1))
             length = self.max_num_frames
         if self.mode == "sparse":
             indices, times = sample_sparse(length, self.num_frames, rng, self.max_dist, self.spans)
         elif self.mode == "consecutive":
             indices, times = sample_consecutive(length, self.num_frames, rng, self.stride)
+        elif self.mode == "random_stride":
+            indices, times = sample_random_stride(length, self.num_frames, rng, self.strides)
         else:
-            raise ValueError(f"unknown sampling mode {self.mode!r}; valid: sparse, consecutive")
+            raise ValueError(f"unknown sampling mode {self.mode!r}; valid: sparse, consecutive, random_stride")
         return window + indices, times
 
     def __getitem__(self, item: Any) -> dict[str, Any]:
@@ -281,6 +317,7 @@ def clip_dataset_from_config(dataset_cfg: Any, data_dir: str, dtype: str = "uint
         max_dist=int(s.max_dist),
         spans=[int(x) for x in s.spans] if s.spans is not None else None,
         stride=int(s.stride),
+        strides=[int(x) for x in s.strides],
         dtype=dtype,
         mirror=mirror,
         max_num_frames=int(s.max_num_frames),

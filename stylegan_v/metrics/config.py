@@ -15,6 +15,7 @@ from hydra.core.config_store import ConfigStore
 from stylegan_v.checks import section
 from stylegan_v.metrics.clips import REPEAT_REAL, SELECTIONS, STILL_FRAMES, VIDEO_SELECTIONS
 from stylegan_v.metrics.frechet import COVARIANCES
+from stylegan_v.metrics.inception import PREPROCESSINGS
 from stylegan_v.metrics.resize import PRE_RESIZE_MODES, RESIZE_MODES
 
 _require = section("metrics")
@@ -38,11 +39,11 @@ class MetricsConfig:
     pre_resize: int | None = None  # 128 = Table 4 "resized to 128²" (PyTorch bilinear); null = off
     pre_resize_mode: str = "roundtrip"  # roundtrip (down, back up, uint8) | direct (down, then to 224²)
     resize_mode: str = "torch"  # FVD resize to 224²: torch (F.interpolate bilinear, the reference) | tf1 (TensorFlow FVD)
-    covariance: str = "population"  # FVD statistics: population (divide by N, the reference) | unbiased (N - 1)
+    covariance: str = "population"  # FVD and FID statistics: population (divide by N, the official code) | unbiased (N - 1)
     repeat_real: str = "fixed"  # real statistics across repeats: fixed (reused) | redraw (new offsets per repeat)
-    fid_resize_mode: str = "tf1"  # FID resize to 299²: tf1 (the TF Inception graph) | torch
-    max_real_frames: int | None = None  # FID real side: null = all real frames (paper)
-    is_splits: int = 10  # Inception Score splits
+    fid_preprocessing: str = "nvidia"  # FID Inception input: nvidia (TF1 bilinear, (p - 128) / 128; official) | pytorch_fid
+    max_real_frames: int | None = None  # FID real side: null = all real frames (official); N = a seeded choice of N
+    is_splits: int = 10  # Inception Score splits (of the videos shuffled with RandomState(42), as the official code)
     batch_size: int = 2  # clips per detector forward
     device: str = "auto"  # auto = cuda when available, else cpu; or any torch device string
     progress: bool = True  # tqdm bars during feature extraction
@@ -63,7 +64,7 @@ class MetricsConfig:
         _require(self.subsample is None or self.subsample >= 1, "subsample", "must be >= 1 or null", self.subsample)
         for key, valid in (("video_selection", VIDEO_SELECTIONS), ("real_selection", SELECTIONS), ("still_frame", STILL_FRAMES),
                            ("fake_selection", SELECTIONS), ("pre_resize_mode", PRE_RESIZE_MODES), ("resize_mode", RESIZE_MODES),
-                           ("covariance", COVARIANCES), ("repeat_real", REPEAT_REAL), ("fid_resize_mode", RESIZE_MODES)):
+                           ("covariance", COVARIANCES), ("repeat_real", REPEAT_REAL), ("fid_preprocessing", PREPROCESSINGS)):
             _require(getattr(self, key) in valid, key, f"must be one of {', '.join(valid)}", getattr(self, key))
         _require(self.fake_jpeg_quality is None or 1 <= self.fake_jpeg_quality <= 100, "fake_jpeg_quality", "must be in [1, 100] or null", self.fake_jpeg_quality)
         _require(self.pre_resize is None or self.pre_resize >= 8, "pre_resize", "must be >= 8 or null", self.pre_resize)

@@ -18,17 +18,55 @@ SQRTM_JITTER = 1e-6  # diagonal offset when the product of covariances is too si
 COVARIANCES = ("population", "unbiased")
 
 
+def _ddof(covariance: str) -> int:
+    if covariance == "population":
+        return 0
+    elif covariance == "unbiased":
+        return 1
+    else:
+        raise ValueError(f"unknown covariance estimator {covariance!r}; valid: {', '.join(COVARIANCES)}")
+
+
 def gaussian_stats(features: np.ndarray, covariance: str = "unbiased") -> tuple[np.ndarray, np.ndarray]:
     """Mean [D] and covariance [D, D] of features [N, D], in float64 (float32 loses FVD digits)."""
     assert features.ndim == 2 and features.shape[0] >= 2, f"need features [N >= 2, D], got {features.shape}"
     x = np.asarray(features, dtype=np.float64)
-    if covariance == "population":
-        ddof = 0
-    elif covariance == "unbiased":
-        ddof = 1
-    else:
-        raise ValueError(f"unknown covariance estimator {covariance!r}; valid: {', '.join(COVARIANCES)}")
-    return x.mean(axis=0), np.cov(x, rowvar=False, ddof=ddof)
+    return x.mean(axis=0), np.cov(x, rowvar=False, ddof=_ddof(covariance))
+
+
+class RunningGaussian:
+    """Mean and covariance of features that arrive in batches, without keeping them: memory O(D²) for any N
+    (FID sees every frame of a dataset, often millions). Each batch is centred on its own mean and merged with
+    the pairwise update of Chan, Golub & LeVeque, so no large raw moments cancel; float64 throughout."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.mean: np.ndarray | None = None
+        self.scatter: np.ndarray | None = None  # sum of (x - mean)(x - mean)^T
+
+    def update(self, batch: np.ndarray) -> None:
+        x = np.asarray(batch, dtype=np.float64)
+        assert x.ndim == 2, f"need features [B, D], got {x.shape}"
+        if x.shape[0] == 0:
+            return
+        mean_b = x.mean(axis=0)
+        centred = x - mean_b
+        scatter_b = centred.T @ centred
+        if self.mean is None or self.scatter is None:
+            self.count, self.mean, self.scatter = x.shape[0], mean_b, scatter_b
+            return
+        n_a, n_b = self.count, x.shape[0]
+        n = n_a + n_b
+        delta = mean_b - self.mean
+        self.mean = self.mean + delta * (n_b / n)
+        self.scatter = self.scatter + scatter_b + np.outer(delta, delta) * (n_a * n_b / n)
+        self.count = n
+
+    def stats(self, covariance: str) -> tuple[np.ndarray, np.ndarray]:
+        """(mean [D], covariance [D, D]) of everything seen so far."""
+        if self.mean is None or self.scatter is None or self.count < 2:
+            raise ValueError(f"need at least 2 feature vectors for a covariance, got {self.count}")
+        return self.mean.copy(), self.scatter / (self.count - _ddof(covariance))
 
 
 def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:

@@ -4,6 +4,16 @@ The FID network differs from torchvision's ImageNet Inception3 in four places (a
 pools exclude padding from the mean (Mixed_5*, Mixed_6*, Mixed_7b) and Mixed_7c pools by max, and it has 1008
 classes. Parameter names follow torchvision's layout, so the widely used ``pt_inception-2015-12-05-6726825d.pth``
 state dict loads as is. Weights are not on any registry reachable here: see :func:`load_fid_inception`.
+
+What the network sees (``PREPROCESSINGS``), from uint8 pixel values p:
+- ``nvidia`` (default): TF1 bilinear resize to 299² (output pixel i samples input coordinate i·in/299), then
+  (p − 128) / 128, as NVIDIA's TorchScript translation of the same TF graph does (the detector StyleGAN2-ADA and
+  StyleGAN-V's ``fid50k_full`` load): it passes uint8 images through ``affine_grid``/``grid_sample`` set up to
+  emulate ``tf.image.resize_bilinear`` and scales with ``x -= 128; x /= 128``, so the input lies in [−1, 0.9922].
+- ``pytorch_fid``: the ``pytorch-fid`` package's front end: images as p/255, ``F.interpolate`` bilinear with
+  ``align_corners=False`` (half-pixel centres) to 299², then 2x − 1, i.e. p/127.5 − 1 in [−1, 1].
+Both map 0 to −1; the scales differ by 0.4 % (1/128 against 1/127.5) and the resampling grids by half a pixel,
+enough that FID numbers from one are not comparable with the other at the precision papers report.
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
 INCEPTION_URL = "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/" + INCEPTION_FILE
 FEATURE_DIM = 2048
 INPUT_SIZE = 299
+PREPROCESSINGS = ("nvidia", "pytorch_fid")
 
 
 class BasicConv2d(nn.Module):
@@ -135,12 +146,36 @@ class InceptionE(nn.Module):
         return torch.cat([self.branch1x1(x), b3, d, self.branch_pool(p)], 1)
 
 
+def preprocessing_resize_mode(preprocessing: str) -> str:
+    """The resize (``resize.RESIZE_MODES``) of a preprocessing, as FID records write it."""
+    if preprocessing == "nvidia":
+        return "tf1"
+    elif preprocessing == "pytorch_fid":
+        return "torch"
+    else:
+        raise ValueError(f"unknown FID preprocessing {preprocessing!r}; valid: {', '.join(PREPROCESSINGS)}")
+
+
+def preprocess_images(x: torch.Tensor, preprocessing: str) -> torch.Tensor:
+    """Images [N, 3, H, W] with values 0..255 -> the network's input [N, 3, 299, 299] (keeps a float dtype)."""
+    N, C, H, W = x.shape
+    assert C == 3, f"expected [N, 3, H, W], got {tuple(x.shape)}"
+    x = x if x.is_floating_point() else x.float()
+    if preprocessing == "nvidia":
+        return (resize_images(x, INPUT_SIZE, "tf1") - 128.0) / 128.0
+    elif preprocessing == "pytorch_fid":
+        return resize_images(x, INPUT_SIZE, "torch") / 127.5 - 1.0
+    else:
+        raise ValueError(f"unknown FID preprocessing {preprocessing!r}; valid: {', '.join(PREPROCESSINGS)}")
+
+
 class FIDInceptionV3(nn.Module):
     """uint8-range float images [N, 3, H, W] (0..255) -> 2048-d pool features (resized to 299² inside)."""
 
-    def __init__(self, resize_mode: str = "tf1") -> None:
+    def __init__(self, preprocessing: str = "nvidia") -> None:
         super().__init__()
-        self.resize_mode = resize_mode  # the TF graph resized with TF1 bilinear; "torch" = F.interpolate
+        self.preprocessing = preprocessing  # PREPROCESSINGS
+        self.resize_mode = preprocessing_resize_mode(preprocessing)
         self.Conv2d_1a_3x3 = BasicConv2d(3, 32, 3, stride=2)
         self.Conv2d_2a_3x3 = BasicConv2d(32, 32, 3)
         self.Conv2d_2b_3x3 = BasicConv2d(32, 64, 3, padding=1)
@@ -160,9 +195,7 @@ class FIDInceptionV3(nn.Module):
         self.fc = nn.Linear(2048, 1008)  # unused for FID; present so the reference state dict loads strictly
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        N, C, H, W = x.shape
-        assert C == 3, f"expected [N, 3, H, W], got {tuple(x.shape)}"
-        x = resize_images(x.float(), INPUT_SIZE, self.resize_mode) / 127.5 - 1.0
+        x = preprocess_images(x, self.preprocessing)
         x = self.Conv2d_2b_3x3(self.Conv2d_2a_3x3(self.Conv2d_1a_3x3(x)))
         x = F.max_pool2d(x, 3, stride=2)
         x = F.max_pool2d(self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(x)), 3, stride=2)
@@ -184,9 +217,9 @@ def resolve_weights(path: str | Path | None, env: str, file_name: str, cache_dir
     )
 
 
-def load_fid_inception(path: str | Path | None, cache_dir: Path, device: str = "cpu", resize_mode: str = "tf1") -> FIDInceptionV3:
+def load_fid_inception(path: str | Path | None, cache_dir: Path, device: str = "cpu", preprocessing: str = "nvidia") -> FIDInceptionV3:
     weights = resolve_weights(path, INCEPTION_ENV, INCEPTION_FILE, cache_dir, f"download {INCEPTION_URL}")
-    model = FIDInceptionV3(resize_mode)
+    model = FIDInceptionV3(preprocessing)
     state = torch.load(weights, map_location="cpu", weights_only=True)
     model.load_state_dict(state, strict=True)
     return model.eval().requires_grad_(False).to(device)

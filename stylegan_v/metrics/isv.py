@@ -1,4 +1,5 @@
-"""Video Inception Score (UCF-101): N fake videos × 16 frames from t = 0 through C3D, 10 splits."""
+"""Video Inception Score (UCF-101): N fake videos × 16 frames from t = 0 through C3D, 10 splits of the videos
+shuffled as the official code does (``inception_score``)."""
 
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ import torch
 from stylegan_v.metrics.cache import WeightsUnavailable
 from stylegan_v.metrics.fid import compute_fid
 from stylegan_v.metrics.fvd import FakeGenerator, FVDProtocol, I3DFeatureExtractor, compute_fvd, fvd_floor
+from stylegan_v.metrics.inception import preprocessing_resize_mode
 from stylegan_v.metrics.isv import compute_isv
 from stylegan_v.metrics.video_source import VideoSource
 
@@ -35,8 +36,9 @@ METRICS: dict[str, MetricSpec] = {
         MetricSpec("fvd2048_128f", "fvd", 2048, 128, 1, "FVD_128: long clips expose motion quality"),
         MetricSpec("fvd2048_128f_subsample8f", "fvd", 2048, 16, 8, "16 frames, every 8th: a 128-frame window (StyleGAN-V naming)"),
         MetricSpec("fvd256_16f", "fvd", 256, 16, 1, "reduced FVD_16 for CPU runs (not comparable to the paper)"),
-        MetricSpec("fid2048_16f", "fid", 2048, 16, 1, "FID: all frames of 2048 x 16-frame fakes vs all real frames"),
-        MetricSpec("isv2048_ucf", "isv", 2048, 16, 1, "video Inception Score with C3D (UCF-101), 10 splits"),
+        MetricSpec("fid50k_full", "fid", 3125, 16, 1, "FID as StyleGAN-V computes it: 50 000 fake frames (3125 videos x t = 0..15) vs every real frame"),
+        MetricSpec("fid2048_16f", "fid", 2048, 16, 1, "FID, the paper text's reading: 2048 videos x 16 frames (32 768 fakes) vs every real frame"),
+        MetricSpec("isv2048_ucf", "isv", 2048, 16, 1, "video Inception Score with C3D (UCF-101), 10 splits of the shuffled videos"),
     )
 }
 
@@ -50,7 +52,8 @@ def get_metric(name: str) -> MetricSpec:
 def protocol_for(spec: MetricSpec, cfg: Any, seed: int) -> FVDProtocol:
     """The spec's numbers with the config's protocol switches and N override (``cfg`` is a MetricsConfig).
 
-    FID records carry FID's own resize (``fid_resize_mode``), so the written protocol says what was computed.
+    FID records carry FID's own resize (the one of ``fid_preprocessing``), so the written protocol says what was
+    computed.
     """
     return FVDProtocol(
         num_videos=cfg.num_videos or spec.num_videos,
@@ -63,7 +66,7 @@ def protocol_for(spec: MetricSpec, cfg: Any, seed: int) -> FVDProtocol:
         fake_jpeg_quality=cfg.fake_jpeg_quality,
         pre_resize=cfg.pre_resize,
         pre_resize_mode=cfg.pre_resize_mode,
-        resize_mode=cfg.fid_resize_mode if spec.kind == "fid" else cfg.resize_mode,
+        resize_mode=preprocessing_resize_mode(cfg.fid_preprocessing) if spec.kind == "fid" else cfg.resize_mode,
         covariance=cfg.covariance,
         repeat_real=cfg.repeat_real,
         seed=seed,
@@ -87,7 +90,7 @@ class Detectors:
             elif kind == "fid":
                 from stylegan_v.metrics.inception import load_fid_inception
 
-                self._loaded[kind] = load_fid_inception(self.cfg.inception_weights, self.cache_dir, self.cfg.device, self.cfg.fid_resize_mode)
+                self._loaded[kind] = load_fid_inception(self.cfg.inception_weights, self.cache_dir, self.cfg.device, self.cfg.fid_preprocessing)
             elif kind == "isv":
                 from stylegan_v.metrics.c3d import load_c3d
 
@@ -137,7 +140,8 @@ def run_metric(name: str, real: VideoSource, fake: VideoSource | FakeGenerator, 
     elif spec.kind == "fid":
         value, n_real, n_fake = compute_fid(real, fake, protocol, model, cfg.max_real_frames, batch_size=8 * cfg.batch_size,
                                             cache_dir=detectors.cache_dir, progress=cfg.progress)
-        return {**record, "status": "ok", "value": value, "num_real": n_real, "num_fake": n_fake, "max_real_frames": cfg.max_real_frames}
+        return {**record, "status": "ok", "value": value, "num_real": n_real, "num_fake": n_fake, "max_real_frames": cfg.max_real_frames,
+                "preprocessing": cfg.fid_preprocessing}
     elif spec.kind == "isv":
         mean, std, n = compute_isv(fake, protocol, model, splits=cfg.is_splits, batch_size=cfg.batch_size, progress=cfg.progress)
         return {**record, "status": "ok", "value": mean, "std": std, "num_fake": n, "splits": cfg.is_splits}

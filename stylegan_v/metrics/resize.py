@@ -11,7 +11,13 @@ It is also the interpolation of the Table 4 "resized to 128²" variant.
 
 ``tf1``: TF1 ``tf.image.resize_bilinear`` (align_corners=False, *no* half-pixel centres), what the TensorFlow
 FVD code calls before I3D and what the FID Inception graph uses: output pixel i samples input coordinate
-``i * in / out``; the upper neighbour is clamped at the last pixel.
+``i * in / out``; the upper neighbour is clamped at the last pixel. NVIDIA's TorchScript Inception (the FID
+detector of StyleGAN2-ADA and StyleGAN-V) emulates it with ``affine_grid`` + ``grid_sample(padding_mode=
+"border")``, the same map computed through normalised coordinates.
+
+``chainer``: Chainer's ``F.resize_images`` (bilinear, corners aligned: output pixel i samples input coordinate
+``i * (in - 1) / (out - 1)``), the resize inside the C3D classifier of the video Inception Score. It is a
+detector's fixed preprocessing, not a protocol switch, so configs cannot select it (``RESIZE_MODES``).
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-RESIZE_MODES = ("torch", "tf1")
+RESIZE_MODES = ("torch", "tf1")  # the modes a metrics config may choose
+_ALL_MODES = RESIZE_MODES + ("chainer",)
 
 # Table 4 "resized to 128²" (pre_resize = R):
 # roundtrip: bilinear down to R², back up to the input size, rounded to uint8, then the usual resize to 224²
@@ -54,5 +61,7 @@ def resize_images(x: torch.Tensor, size: int | tuple[int, int], mode: str) -> to
         rh = tf1_bilinear_matrix(H, out_h).to(x.dtype).to(x.device)
         rw = tf1_bilinear_matrix(W, out_w).to(x.dtype).to(x.device)
         return torch.matmul(torch.matmul(rh, x), rw.T)  # rows then columns; separable, exact
+    elif mode == "chainer":
+        return F.interpolate(x, size=(out_h, out_w), mode="bilinear", align_corners=True)
     else:
-        raise ValueError(f"unknown resize mode {mode!r}; valid: {', '.join(RESIZE_MODES)}")
+        raise ValueError(f"unknown resize mode {mode!r}; valid: {', '.join(_ALL_MODES)}")

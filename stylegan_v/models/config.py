@@ -242,30 +242,63 @@ class StyleGANVConfig:
             raise ValueError(f"model.img_channels must be 1 (grayscale) or 3 (RGB), got {self.img_channels}")
 
 
+class G3ANVariant(StrEnum):
+    """Which G3AN generator is built."""
+
+    code = "code"  # its public code (wyhsirius/g3an-project, model/), which produced the G3AN numbers compared with
+    appendix = "appendix"  # its appendix read as written: Table 1's sizes, outer-product fusion, 3x3x3 to_rgb
+
+
+class G3ANVideoConv(StrEnum):
+    """How the public code's video stream G_V up-samples in each G^3 module (its ``g_mode``)."""
+
+    temporal_spatial = "temporal_spatial"  # "1p2d" (its default): a k_t x 1 x 1 then a 1 x k_s x k_s transposed conv
+    spatial_temporal = "spatial_temporal"  # "2p1d": the spatial one first
+    joint = "joint"  # "3d": one k_t x k_s x k_s transposed conv
+
+
 @dataclass
 class G3ANConfig:
-    """G3AN (second source document): three-stream generator and two-stream (image + video) D."""
+    """G3AN (second source document and its public code): three-stream generator and two-stream (image + video) D.
+
+    The default generator is the public code's: the G3AN numbers in the StyleGAN-V paper come from running
+    the G3AN authors' public code, so that is what reproduces them; ``g3an_variant=appendix`` is the
+    appendix's reading, kept as a named option.
+    """
 
     name: str = "g3an"
+    g3an_variant: G3ANVariant = G3ANVariant.code
     resolution: int = 64  # Table 1: 64 x 64
     num_frames: int = 16  # Table 1: 16 frames
     za_dim: int = 128  # appearance noise z_a
     zm_dim: int = 10  # motion noise z_m
     num_classes: int = 0  # one-hot motion categories (0 = unconditional)
     img_channels: int = 3  # colour channels of a frame; training sets it from the dataset (1 = grayscale)
-    base_channels: int = 1024  # Table 1: G^3_0 has 1024 channels, halved at each module
-    attention_after: int = 3  # F-SA follows this G^3 module (index 0..4); 3 (32x32x16) as the authors' code places it
-    attention_reduction: int = 8  # C' = C / 8 for f and g
-    d_channels: int = 64  # first-layer channels of both discriminator streams
+    # Channels of the first G^3 module, halved after the second (code: 512 = 8 x its ch 64, then 512, 256, 128,
+    # 64) or after every module (appendix Table 1: 1024 ... 64); None = the variant's own.
+    base_channels: int | None = None
+    # F-SA (T-SA then S-SA) after G^3 module attention_after (index 0..4; 3, at 16 x 32 x 32, as the public code
+    # places it). The public Generator class builds it (and its released checkpoint has it); its train.py only
+    # does with --use_attention, which defaults to off: attention=false is that run.
+    attention: bool = True
+    attention_after: int = 3
+    attention_reduction: int = 8  # C' = C / 8 for f and g (query and key)
+    video_conv: G3ANVideoConv = G3ANVideoConv.temporal_spatial  # code variant only: the public g_mode
+    d_channels: int = 64  # first-layer channels of both discriminator streams (the public ch_d 64)
 
     def __post_init__(self) -> None:
         if self.resolution != 64:
             raise ValueError(f"model.resolution must be 64 for g3an (Table 1), got {self.resolution}")
         if self.num_frames < 1:
             raise ValueError(f"model.num_frames must be >= 1, got {self.num_frames}")
-        for key in ("za_dim", "zm_dim", "base_channels", "attention_reduction", "d_channels"):
+        for key in ("za_dim", "zm_dim", "attention_reduction", "d_channels"):
             if getattr(self, key) < 1:
                 raise ValueError(f"model.{key} must be >= 1, got {getattr(self, key)}")
+        if self.base_channels is not None and self.base_channels < 1:
+            raise ValueError(f"model.base_channels must be >= 1 or null, got {self.base_channels}")
+        if self.g3an_variant == G3ANVariant.code and self.channels % 8:
+            raise ValueError(f"model.base_channels must be a multiple of 8 for g3an_variant=code (8 x the public "
+                             f"code's ch, whose last module has ch channels per stream), got {self.channels}")
         if self.num_classes < 0:
             raise ValueError(f"model.num_classes must be >= 0, got {self.num_classes}")
         if self.img_channels not in (1, 3):
@@ -276,6 +309,18 @@ class G3ANConfig:
     @property
     def z_dim(self) -> int:
         return self.za_dim + self.zm_dim
+
+    @property
+    def channels(self) -> int:
+        """Channels of the first G^3 module (base_channels, or the variant's own)."""
+        if self.base_channels is not None:
+            return self.base_channels
+        if self.g3an_variant == G3ANVariant.code:
+            return 512
+        elif self.g3an_variant == G3ANVariant.appendix:
+            return 1024
+        else:
+            raise ValueError(f"unknown model.g3an_variant {self.g3an_variant!r}; valid: code, appendix")
 
 
 def check_resolution(resolution: int, key: str) -> None:
@@ -297,6 +342,8 @@ def to_model_config(cfg_model: Any) -> ModelConfig:
         cfg_model = obj
     if isinstance(cfg_model, dict):
         name = cfg_model.get("name", "stylegan_v")
+        if name == "g3an" and "g3an_variant" not in cfg_model:  # saved before the public-code G: the appendix's
+            cfg_model = {**cfg_model, "g3an_variant": G3ANVariant.appendix.value}
         schema = G3ANConfig if name == "g3an" else StyleGANVConfig
         merged = OmegaConf.merge(OmegaConf.structured(schema), cfg_model)
         return OmegaConf.to_object(merged)  # type: ignore[return-value]

@@ -1,10 +1,13 @@
-"""G3AN baseline (second source document): three-stream generator and two-stream discriminator.
+"""G3AN baseline (second source document): the generator API, its appendix reading, and the two-stream D.
 
-G_A (appearance, 2-D), G_M (motion, 1-D) and G_V (video, 3-D) grow together through five G^3 modules; G_V's
-features are fused with the outer product of the appearance and motion features after every module, and a
-factorised spatio-temporal self-attention (temporal, then spatial) follows module ``attention_after``. As in the
-appendix, the 1-D and 2-D transposed convolutions are ConvTranspose3d with a unit spatial / temporal extent.
-Output sizes after each module are those of its Table 1 (1024x4x4x2 ... 64x64x64x16, then 3x64x64x16).
+:class:`G3ANGenerator` is what both generators share: ``G(z, t, c)`` returns frames of the 16-frame video that
+``video(z, c)`` makes. The public code's generator (the default) is in :mod:`.g3an_code`; this module holds the
+appendix's reading (``model.g3an_variant=appendix``): G_A (appearance, 2-D), G_M (motion, 1-D) and G_V (video,
+3-D) grow together through five G^3 modules; G_V's features are fused with the outer product of the appearance
+and motion features after every module, and a factorised spatio-temporal self-attention (temporal, then
+spatial) follows module ``attention_after``. As in the appendix, the 1-D and 2-D transposed convolutions are
+ConvTranspose3d with a unit spatial / temporal extent. Output sizes after each module are those of its Table 1
+(1024x4x4x2 ... 64x64x64x16, then 3x64x64x16). The discriminators are the public code's, for both.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from stylegan_v.models.config import G3ANConfig
+from stylegan_v.models.config import G3ANConfig, G3ANVariant
 
 # (channels, spatial size, frames) after each G^3 module: Table 1 of the G3AN appendix
 TABLE1 = [(1024, 4, 2), (512, 8, 4), (256, 16, 8), (128, 32, 16), (64, 64, 16)]
@@ -99,42 +102,81 @@ class G3Synthesis(nn.Module):
             a, _, v = _up_layers(channels[n - 1], channels[n], TABLE1[n][2] > TABLE1[n - 1][2])
             self.appearance.append(a)
             self.video.append(v)
-        self.attention_after = cfg.attention_after
-        self.attention = FactorisedSelfAttention(channels[cfg.attention_after], cfg.attention_reduction)
+        self.attention_after = cfg.attention_after if cfg.attention else None
+        self.attention = (FactorisedSelfAttention(channels[cfg.attention_after], cfg.attention_reduction)
+                          if cfg.attention else None)
         self.to_rgb = nn.Sequential(nn.Conv3d(channels[4], cfg.img_channels, 3, padding=1), nn.Tanh())
 
 
 class G3ANGenerator(nn.Module):
-    """G(z, t, c) -> [B, k, 3, 64, 64]: makes the 16-frame video and returns frames round(t) (clamped to 0..15).
+    """G(z, t, c) -> [B, k, C, 64, 64]: makes the 16-frame video (:meth:`video`) and returns frames round(t)
+    (clamped to 0..15). Both G3AN generators derive from it.
 
-    z is [z_a, z_m] concatenated; c is the one-hot motion category (or None when unconditional).
+    z is [z_a, z_m] concatenated; c is the one-hot motion category (None when unconditional), which joins z_m.
     """
+
+    video_frames = TABLE1[-1][2]  # both variants make 16 frames
 
     def __init__(self, cfg: G3ANConfig, num_frames: int) -> None:
         super().__init__()
         self.cfg = cfg
         self.z_dim, self.c_dim = cfg.z_dim, cfg.num_classes
-        self.resolution, self.num_frames, self.video_frames = cfg.resolution, num_frames, TABLE1[-1][2]
+        self.resolution, self.num_frames = cfg.resolution, num_frames
         self.img_channels = cfg.img_channels
-        channels = [cfg.base_channels >> n for n in range(5)]
         self.mapping = None  # G3AN has no mapping network
-        self.motion = G3Motion(cfg, channels)
-        self.synthesis = G3Synthesis(cfg, channels)
-        for module in self.modules():  # the public code's initialisation
+
+    def init_weights(self) -> None:
+        """The public code's initialisation: N(0, 0.02) for every Conv3d (to_rgb, attention), N(1, 0.02) and 0 for
+        BatchNorm; transposed convolutions keep PyTorch's default. A spectrally normalised conv's weight is its
+        ``weight_orig``."""
+        for module in self.modules():
             if isinstance(module, nn.Conv3d):
-                nn.init.normal_(module.weight, 0.0, 0.02)
+                nn.init.normal_(getattr(module, "weight_orig", module.weight), 0.0, 0.02)
             elif isinstance(module, nn.BatchNorm3d):
                 nn.init.normal_(module.weight, 1.0, 0.02)
                 nn.init.zeros_(module.bias)
 
-    def video(self, z: torch.Tensor, c: torch.Tensor | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """z [B, za + zm] -> (video [B, 3, 16, 64, 64] in [-1, 1], G_V features after each G^3 module)."""
+    def codes(self, z: torch.Tensor, c: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """z [B, za + zm], c [B, classes] or None -> (z_a [B, za], z_m [B, zm + classes])."""
         B = z.shape[0]
         assert z.shape == (B, self.z_dim), f"z must be [B, {self.z_dim}], got {list(z.shape)}"
         za, zm = z[:, : self.cfg.za_dim], z[:, self.cfg.za_dim:]
         if self.c_dim > 0:
             assert c is not None and c.shape == (B, self.c_dim), "conditional G3AN needs one-hot c [B, num_classes]"
             zm = torch.cat([zm, c.to(zm.dtype)], dim=1)
+        return za, zm
+
+    def video(self, z: torch.Tensor, c: torch.Tensor | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """z [B, za + zm] -> (video [B, C, 16, 64, 64] in [-1, 1], G_V features after each G^3 module)."""
+        raise NotImplementedError(f"{type(self).__name__} builds no network; use a G3AN variant")
+
+    def forward(self, z: torch.Tensor, t: torch.Tensor, c: torch.Tensor | None = None, **_: object) -> torch.Tensor:
+        B, K = t.shape
+        video, _ = self.video(z, c)  # [B, C, T, H, W]
+        idx = t.round().clamp(0, self.video_frames - 1).long()  # [B, K]
+        frames = video.transpose(1, 2)  # [B, T, C, H, W]
+        return torch.gather(frames, 1, idx[:, :, None, None, None].expand(-1, -1, *frames.shape[2:]))
+
+    def extra_losses(self) -> dict[str, torch.Tensor]:
+        return {}
+
+    def set_progress(self, fraction: float) -> None:
+        """No schedule in G3AN."""
+
+
+class G3ANAppendixGenerator(G3ANGenerator):
+    """The appendix's reading (``model.g3an_variant=appendix``): Table 1's sizes, outer-product fusion."""
+
+    def __init__(self, cfg: G3ANConfig, num_frames: int) -> None:
+        super().__init__(cfg, num_frames)
+        assert cfg.g3an_variant == G3ANVariant.appendix, f"a {cfg.g3an_variant} config builds another G3AN"
+        channels = [cfg.channels >> n for n in range(5)]
+        self.motion = G3Motion(cfg, channels)
+        self.synthesis = G3Synthesis(cfg, channels)
+        self.init_weights()
+
+    def video(self, z: torch.Tensor, c: torch.Tensor | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        za, zm = self.codes(z, c)
         zv = torch.cat([za, zm], dim=1)
         a = za[:, :, None, None, None]  # [B, za, 1, 1, 1]
         m = zm[:, :, None, None, None]
@@ -148,19 +190,6 @@ class G3ANGenerator(nn.Module):
                 v = self.synthesis.attention(v)
             feats.append(v)
         return self.synthesis.to_rgb(v), feats
-
-    def forward(self, z: torch.Tensor, t: torch.Tensor, c: torch.Tensor | None = None, **_: object) -> torch.Tensor:
-        B, K = t.shape
-        video, _ = self.video(z, c)  # [B, 3, T, H, W]
-        idx = t.round().clamp(0, self.video_frames - 1).long()  # [B, K]
-        frames = video.transpose(1, 2)  # [B, T, 3, H, W]
-        return torch.gather(frames, 1, idx[:, :, None, None, None].expand(-1, -1, *frames.shape[2:]))
-
-    def extra_losses(self) -> dict[str, torch.Tensor]:
-        return {}
-
-    def set_progress(self, fraction: float) -> None:
-        """No schedule in G3AN."""
 
 
 def _sn(layer: nn.Module) -> nn.Module:

@@ -7,9 +7,17 @@ from typing import Any
 
 from torch import nn
 
-from stylegan_v.models.config import G3ANConfig, MotionKind, StyleGANVConfig, check_resolution, to_model_config
+from stylegan_v.models.config import (
+    G3ANConfig,
+    G3ANVariant,
+    MotionKind,
+    StyleGANVConfig,
+    check_resolution,
+    to_model_config,
+)
 from stylegan_v.models.discriminator import Discriminator
-from stylegan_v.models.g3an import G3ANDiscriminator, G3ANGenerator
+from stylegan_v.models.g3an import G3ANAppendixGenerator, G3ANDiscriminator, G3ANGenerator
+from stylegan_v.models.g3an_code import G3ANCodeGenerator
 from stylegan_v.models.generator import Generator
 from stylegan_v.models.mocogan import MoCoGANDiscriminator, MoCoGANGenerator
 
@@ -30,7 +38,14 @@ def _build_mocogan_sg2(cfg: StyleGANVConfig, resolution: int, num_frames: int) -
 def _build_g3an(cfg: G3ANConfig, resolution: int, num_frames: int) -> tuple[nn.Module, nn.Module]:
     if resolution != 64:
         raise ValueError(f"g3an generates 64x64 videos (Table 1); got resolution {resolution}")
-    return G3ANGenerator(cfg, num_frames), G3ANDiscriminator(cfg, num_frames)
+    G: G3ANGenerator
+    if cfg.g3an_variant == G3ANVariant.code:  # the public code's generator (the default)
+        G = G3ANCodeGenerator(cfg, num_frames)
+    elif cfg.g3an_variant == G3ANVariant.appendix:
+        G = G3ANAppendixGenerator(cfg, num_frames)
+    else:
+        raise ValueError(f"unknown model.g3an_variant {cfg.g3an_variant!r}; valid: {[v.value for v in G3ANVariant]}")
+    return G, G3ANDiscriminator(cfg, num_frames)
 
 
 MODELS: dict[str, tuple[type, Builder]] = {

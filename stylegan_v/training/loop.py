@@ -1,8 +1,9 @@
 """The training loop: phases, EMA, adaptive augmentation, ticks, snapshots, checkpoints, clean stops.
 
 It only orchestrates: networks come from ``models.build_models``, clips from ``data``, losses from
-:mod:`.loss`, files from :mod:`.checkpoint`. A step is ``G`` → ``D`` → (every ``r1_interval`` steps) ``Dreg``,
-each over the micro-batches of this rank with gradients averaged over ranks by one all-reduce per phase.
+:mod:`.loss`, files from :mod:`.checkpoint`. A step is ``G`` → ``D`` → (every ``r1_interval`` steps) ``Dreg``
+(G3AN's recipe: ``D`` → ``G`` on the same fake clips), each over the micro-batches of this rank with gradients
+averaged over ranks by one all-reduce per phase.
 
 Stopping is cooperative: a signal (Slurm's USR2 before the time limit or on preemption, SIGTERM, Ctrl-C)
 only sets a flag; signals are held while a step runs, and at the next step boundary all ranks agree to stop,
@@ -301,7 +302,7 @@ class Trainer:
         s = self.cfg.dataset.sampling
         clips = ClipDataset(self.videos, num_frames=s.num_frames, mode=s.mode, max_dist=s.max_dist,
                             spans=list(s.spans) if s.spans is not None else None, stride=s.stride,
-                            mirror=self.tcfg.mirror, max_num_frames=s.max_num_frames)
+                            strides=list(s.strides), mirror=self.tcfg.mirror, max_num_frames=s.max_num_frames)
         sampler = VideoFirstSampler(self.videos.num_videos, seed=self.cfg.seed, rank=self.env.rank,
                                     world_size=self.env.world_size)
         loader = DataLoader(
@@ -350,13 +351,16 @@ class Trainer:
                 torch.nan_to_num(p.grad, nan=0, posinf=1e5, neginf=-1e5, out=p.grad)
 
     def _phase(self, name: str, module: nn.Module, opt: torch.optim.Optimizer, real: Tensor, real_t: Tensor,
-               real_c: Tensor | None, gain: float, stats: dict[str, list[Tensor]]) -> None:
-        self.G.requires_grad_(module is self.G)
+               real_c: Tensor | None, gain: float, stats: dict[str, list[Tensor]],
+               codes: list[tuple[Tensor, Tensor, Tensor | None]] | None = None, grad_G: bool = False) -> None:
+        """``codes``: each micro-batch's (z, fake times, classes), else drawn here; ``grad_G``: G's graph is built
+        even when training D (G3AN's G phase reuses the D phase's fake clips)."""
+        self.G.requires_grad_(module is self.G or grad_G)
         self.D.requires_grad_(module is self.D)
         opt.zero_grad(set_to_none=True)
         for mb in range(self.num_micro):
             sl = slice(mb * self.batch_micro, (mb + 1) * self.batch_micro)
-            z, fake_t, fake_c = self._fakes(self.batch_micro)
+            z, fake_t, fake_c = codes[mb] if codes is not None else self._fakes(self.batch_micro)
             out = self.loss.accumulate_gradients(name, real[sl], real_t[sl], z, fake_t, gain / self.num_micro,
                                                  real_c=None if real_c is None else real_c[sl], fake_c=fake_c)
             for key, value in out.items():
@@ -373,10 +377,15 @@ class Trainer:
         real_c = None if real_c is None else real_c.to(self.device)
         self.G.set_progress(min(self.progress.kimg / t.total_kimg, 1.0))
         signs_before = len(stats["D/real_sign"])
-        self._phase("G", self.G, self.opt_G, real, real_t, real_c, 1.0, stats)
-        self._phase("D", self.D, self.opt_D, real, real_t, real_c, 1.0, stats)
-        if self.loss.r1_gamma > 0 and self.progress.step % t.r1_interval == 0:
-            self._phase("Dreg", self.D, self.opt_D, real, real_t, real_c, float(t.r1_interval), stats)
+        if t.recipe == "g3an":  # the public G3AN trainer's order: D, then G scored on the same fake clips
+            codes = [self._fakes(self.batch_micro) for _ in range(self.num_micro)]
+            self._phase("D", self.D, self.opt_D, real, real_t, real_c, 1.0, stats, codes=codes, grad_G=True)
+            self._phase("G", self.G, self.opt_G, real, real_t, real_c, 1.0, stats, codes=codes)
+        else:
+            self._phase("G", self.G, self.opt_G, real, real_t, real_c, 1.0, stats)
+            self._phase("D", self.D, self.opt_D, real, real_t, real_c, 1.0, stats)
+            if self.loss.r1_gamma > 0 and self.progress.step % t.r1_interval == 0:
+                self._phase("Dreg", self.D, self.opt_D, real, real_t, real_c, float(t.r1_interval), stats)
         self.progress.step += 1
         self.progress.nimg += t.batch_size * self.num_frames  # kimg counts frames
         self._update_ema()

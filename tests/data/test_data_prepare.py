@@ -32,6 +32,7 @@ def test_every_dataset_option_composes_with_paper_settings() -> None:
         "moving_mnist": (64, 25), "moving_mnist_32": (32, 25), "sample_videos": (64, 25), "video_folder": (256, None),
         "rainbow_jelly": (256, 30), "sky_timelapse": (256, 25), "ucf101": (256, 25), "mead": (1024, 30),
         "faceforensics": (256, None), "faceforensics_pp": (256, 25),
+        "uva_nemo": (64, None), "mug": (64, 19), "weizmann": (64, None),  # G3AN's datasets (native rates)
     }
     assert sorted(DATASET_OPTIONS) == sorted(expected)
     for name in DATASET_OPTIONS:

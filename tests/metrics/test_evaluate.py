@@ -26,12 +26,12 @@ def test_cpu_and_paper_options_compose_and_validate() -> None:
     cpu = validate(_compose([]).metrics)
     assert cpu.names == ["fvd256_16f"] and cpu.reduced and cpu.num_videos == 48
     paper = validate(_compose([], option="paper").metrics)
-    assert paper.names == ["fvd2048_16f", "fvd2048_128f", "fvd2048_128f_subsample8f", "fid2048_16f", "isv2048_ucf"]
+    assert paper.names == ["fvd2048_16f", "fvd2048_128f", "fvd2048_128f_subsample8f", "fid50k_full", "isv2048_ucf"]
     assert paper.num_videos is None and paper.real_selection == "random_offset"
     # StyleGAN-V's official protocol is the default of both options.
     for typed in (cpu, paper):
         assert (typed.video_selection, typed.resize_mode, typed.fake_jpeg_quality, typed.covariance) == ("first", "torch", None, "population")
-        assert (typed.still_frame, typed.pre_resize_mode, typed.repeat_real, typed.fid_resize_mode) == ("any", "roundtrip", "fixed", "tf1")
+        assert (typed.still_frame, typed.pre_resize_mode, typed.repeat_real, typed.fid_preprocessing) == ("any", "roundtrip", "fixed", "nvidia")
     old = validate(_compose(["metrics.video_selection=random", "metrics.still_frame=clip_start", "metrics.fake_jpeg_quality=95",
                              "metrics.pre_resize_mode=direct", "metrics.resize_mode=tf1", "metrics.covariance=unbiased",
                              "metrics.repeat_real=redraw"], option="paper").metrics)
@@ -46,7 +46,7 @@ def test_cpu_and_paper_options_compose_and_validate() -> None:
      ("metrics.names=[fvd9_16f]", "metrics.names"), ("metrics.resize_mode=area", "metrics.resize_mode"),
      ("metrics.video_selection=sorted", "metrics.video_selection"), ("metrics.still_frame=last", "metrics.still_frame"),
      ("metrics.pre_resize_mode=twice", "metrics.pre_resize_mode"), ("metrics.covariance=biased", "metrics.covariance"),
-     ("metrics.repeat_real=never", "metrics.repeat_real"), ("metrics.fid_resize_mode=area", "metrics.fid_resize_mode")],
+     ("metrics.repeat_real=never", "metrics.repeat_real"), ("metrics.fid_preprocessing=tf1", "metrics.fid_preprocessing")],
 )
 def test_bad_values_fail_naming_the_key(override: str, key: str) -> None:
     with pytest.raises(ValueError, match=key):
@@ -56,7 +56,7 @@ def test_bad_values_fail_naming_the_key(override: str, key: str) -> None:
 def test_unknown_metric_lists_valid_names() -> None:
     with pytest.raises(KeyError, match="fvd2048_16f, fvd2048_128f"):
         get_metric("fvd")
-    assert set(METRICS) >= {"fvd2048_16f", "fvd2048_128f", "fvd2048_128f_subsample8f", "fvd256_16f", "fid2048_16f", "isv2048_ucf"}
+    assert set(METRICS) >= {"fvd2048_16f", "fvd2048_128f", "fvd2048_128f_subsample8f", "fvd256_16f", "fid50k_full", "fid2048_16f", "isv2048_ucf"}
 
 
 def test_evaluate_run_writes_results_and_reports_missing_weights(tmp_path: Path, sample_video_bytes, i3d, cache_dir: Path, monkeypatch) -> None:

@@ -226,8 +226,8 @@ class _Detectors:
 def test_defaults_are_the_official_protocol_and_every_record_says_so(tmp_path: Path) -> None:
     cfg = MetricsConfig(num_videos=3, device="cpu", progress=False)
     assert (cfg.video_selection, cfg.resize_mode, cfg.fake_jpeg_quality, cfg.covariance) == ("first", "torch", None, "population")
-    assert (cfg.still_frame, cfg.pre_resize_mode, cfg.repeat_real, cfg.fid_resize_mode) == ("any", "roundtrip", "fixed", "tf1")
-    assert protocol_for(get_metric("fid2048_16f"), cfg, 0).resize_mode == "tf1"  # FID keeps its own resize
+    assert (cfg.still_frame, cfg.pre_resize_mode, cfg.repeat_real, cfg.fid_preprocessing) == ("any", "roundtrip", "fixed", "nvidia")
+    assert protocol_for(get_metric("fid50k_full"), cfg, 0).resize_mode == "tf1"  # FID keeps its own resize
     record = run_metric("fvd256_16f", _videos(0, length=16), _videos(1, length=16), cfg, _Detectors(tmp_path), seed=0)
     assert record["status"] == "ok" and np.isfinite(record["value"]) and record["num_real"] == record["num_fake"] == 3
     assert record["protocol"] == asdict(protocol_for(get_metric("fvd256_16f"), cfg, 0))
