@@ -145,6 +145,11 @@ def test_long_videos_are_seen_through_a_random_window_of_max_num_frames(tmp_path
     assert all(np.array_equal(a, sample_sparse(40, 3, np.random.default_rng(9), spans=[span])[0]) for a in short)
     with pytest.raises(ValueError, match="max_num_frames"):
         ClipDataset(ds, num_frames=16, mode="consecutive", stride=3, max_num_frames=32)
+    # G3AN's random-stride clips come from the whole video (its loader has no window): a 16-frame window could
+    # not even hold one of these 22-frame clips.
+    g3an = ClipDataset(ds, num_frames=8, mode="random_stride", strides=[3], max_num_frames=16)
+    starts = [g3an.sample_indices(0, rng)[0][0] for _ in range(200)]
+    assert max(starts) > 1000
 
 
 def test_consecutive_sampling() -> None:
