@@ -2,7 +2,8 @@
 
 The paper found it important to draw **one** random transform per video and apply it to all its frames;
 per-frame transforms (``video_consistent=False``) are kept as the ablation. Each transform is applied
-with probability ``strength x p`` (``p`` a buffer the training loop adapts); ``p = 0`` returns the input unchanged.
+with probability ``strength x p`` (``p`` a buffer the training loop adapts); ``p = 0`` returns the input unchanged
+(the official code still runs its pipeline there, which gives the input back to within float32 rounding).
 
 The official code folds a video's frames into channels (``[B, k * C, H, W]``), so one transform reaches every
 frame; so does ours. Parameters are drawn in the official order and shapes, so the same torch seed draws the

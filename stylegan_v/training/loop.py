@@ -376,7 +376,7 @@ class Trainer:
         real_c = one_hot(batch["label"], self.num_classes)
         real_c = None if real_c is None else real_c.to(self.device)
         self.G.set_progress(min(self.progress.kimg / t.total_kimg, 1.0))
-        signs_before = len(stats["D/real_sign"])
+        signs_before = len(stats.setdefault("D/real_sign", []))  # ADA gathers this step's from here
         if t.recipe == "g3an":  # the public G3AN trainer's order: D, then G scored on the same fake clips
             codes = [self._fakes(self.batch_micro) for _ in range(self.num_micro)]
             self._phase("D", self.D, self.opt_D, real, real_t, real_c, 1.0, stats, codes=codes, grad_G=True)
