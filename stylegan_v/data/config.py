@@ -16,7 +16,8 @@ from omegaconf import MISSING
 from stylegan_v.checks import require, require_one_of
 
 IMAGE_FORMATS = ("jpg", "png")
-CROPS = ("center", "face")
+CROPS = ("center", "face", "mask", "mask_video")
+MASK_CROPS = ("mask", "mask_video")  # FaceForensics' own mask videos (recipe faceforensics)
 PATH_LABELS = ("parent_dir", "top_dir")  # where a label/speaker id is read from a video's relative path
 SAMPLING_MODES = ("sparse", "consecutive", "random_stride")
 ON_MISMATCH = ("refuse", "prepare")  # a prepared dataset built with other settings: refuse the run, or prepare again
@@ -51,7 +52,10 @@ class ClipSamplingConfig:
     stride: int = 1  # consecutive mode only: step between frames
     # "random_stride" mode (G3AN's public code): k frames, each clip at a stride drawn uniformly from these
     strides: list[int] = field(default_factory=lambda: [2, 3])
-    max_num_frames: int = 1024  # fake clips take a real video's length, capped here (official dataset.max_num_frames)
+    # A longer video is seen through a random window of this many frames: a real clip is drawn inside it (the
+    # official loader's window; not in random_stride mode, G3AN's loader has none), a fake clip takes the video's
+    # length capped here (official dataset.max_num_frames).
+    max_num_frames: int = 1024
 
     def __post_init__(self) -> None:
         if self.mode not in SAMPLING_MODES:
@@ -66,8 +70,9 @@ class ClipSamplingConfig:
             raise ValueError(f"dataset.sampling.stride must be >= 1, got {self.stride}")
         if not self.strides or any(int(s) < 1 for s in self.strides):
             raise ValueError(f"dataset.sampling.strides must be a non-empty list of strides >= 1, got {list(self.strides)}")
-        if self.max_num_frames < self.num_frames:
-            raise ValueError(f"dataset.sampling.max_num_frames must be >= num_frames={self.num_frames}, "
+        extent = (self.num_frames - 1) * self.stride + 1 if self.mode == "consecutive" else self.num_frames
+        if self.max_num_frames < extent:
+            raise ValueError(f"dataset.sampling.max_num_frames must be >= the {extent} frames a clip spans, "
                              f"got {self.max_num_frames}")
 
 
@@ -82,7 +87,9 @@ class DatasetConfig:
     source: Optional[str] = None  # raw input (file or folder); None = the recipe's built-in offline source
     image_format: str = "jpg"  # "jpg" (quality below) or "png" (lossless)
     grayscale: bool = False  # one channel (luma) per frame; G and D then have one colour channel too
-    jpeg_quality: int = 95  # Pillow quality; 95 as in the paper (the public code silently wrote 75)
+    # Pillow JPEG quality. The paper datasets' options set 75, what their frames were: the official preprocessing
+    # scripts pass `q=95` to Pillow's save, which ignores that keyword (it is `quality`) and writes its default 75.
+    jpeg_quality: int = 95
     num_workers: Optional[int] = None  # decode processes; None = min(cpus, 8); 0 = in-process (debug)
     zip: bool = False  # also pack the folder into <name>.zip and keep only the zip
     # A dataset already prepared under this name with other settings: "refuse" the run (naming what differs),
@@ -91,7 +98,10 @@ class DatasetConfig:
     # Video-file recipes.
     extensions: list[str] = field(default_factory=lambda: [".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"])
     include: list[str] = field(default_factory=list)  # fnmatch patterns on relative paths; empty = all
-    crop: str = "center"  # "center" square crop, or "face": one face-centred square per video
+    # "center" square crop; "face": one face-centred square per video (OpenCV's face detector); FaceForensics'
+    # masks (recipe faceforensics): "mask", the face's square in each frame's mask (the official preprocessing),
+    # or "mask_video", one box per video (its --wide_crop)
+    crop: str = "center"
     face_margin: float = 1.8  # face crop: square side = margin x detected face size
     skip_frames: int = 0  # frames dropped at the start of every source video (RainbowJelly: 150)
     chunk_length: Optional[int] = None  # slice each video into chunks of this many frames; None = whole video
@@ -130,6 +140,12 @@ class DatasetConfig:
             raise ValueError(f"dataset.num_workers must be >= 0 or null, got {self.num_workers}")
         if self.crop not in CROPS:
             raise ValueError(f"dataset.crop must be one of {CROPS}, got {self.crop!r}")
+        if (self.recipe == "faceforensics") != (self.crop in MASK_CROPS):
+            raise ValueError(f"dataset.crop must be one of {MASK_CROPS} with recipe faceforensics (and only with it), "
+                             f"got {self.crop!r} with recipe {self.recipe!r}")
+        if self.recipe == "faceforensics" and self.fps is not None:
+            raise ValueError(f"dataset.fps must be null with recipe faceforensics (the native frame rate, as the "
+                             f"official preprocessing), got {self.fps}")
         if self.face_margin < 1.0:
             raise ValueError(f"dataset.face_margin must be >= 1, got {self.face_margin}")
         if self.skip_frames < 0:

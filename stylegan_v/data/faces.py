@@ -47,3 +47,49 @@ def face_box(path: Path, margin: float) -> Box:
     left = int(np.clip(round(cx - side / 2), 0, width - side))
     top = int(np.clip(round(cy - side / 2), 0, height - side))
     return left, top, side
+
+
+# ---------------------------------------------------------------- FaceForensics as the official preprocessing crops it
+
+MASK_THRESHOLD = 5.0  # a mask column (row) is face where its mean darkness, sum over RGB of 255 - value, exceeds this
+
+MaskBox = tuple[int, int, int, int]  # (left, right, top, bottom): first and last face column and row
+
+
+def mask_box(mask: np.ndarray) -> MaskBox | None:
+    """The face's extent in one FaceForensics mask frame ``[H, W, 3]`` uint8 (white outside the face); None when
+    the frame shows no face."""
+    darkness = (255 - mask).astype(np.float64).sum(axis=2)  # [H, W]
+    cols = np.where(darkness.mean(axis=0) > MASK_THRESHOLD)[0]
+    rows = np.where(darkness.mean(axis=1) > MASK_THRESHOLD)[0]
+    if not len(cols) or not len(rows):
+        return None
+    return int(cols[0]), int(cols[-1]), int(rows[0]), int(rows[-1])
+
+
+def union_box(boxes: list[MaskBox]) -> MaskBox:
+    """The smallest box holding every box (one crop for a whole video)."""
+    return (min(b[0] for b in boxes), max(b[1] for b in boxes), min(b[2] for b in boxes), max(b[3] for b in boxes))
+
+
+def mask_crop(image: np.ndarray, box: MaskBox, resolution: int) -> np.ndarray | None:
+    """The FaceForensics crop of the official preprocessing: the box (its last column and row excluded) grown
+    on its shorter side to a square, half before and half (plus the odd pixel) after, then OpenCV's Lanczos-4
+    resize to ``resolution``² (no antialiasing). The square is sliced as numpy slices: past the bottom or right
+    edge it is clipped (and the resize stretches it); a start before the top or left edge counts from the
+    other end, which leaves nothing to resize, and the frame is dropped (None), as the official script skips
+    such frames."""
+    import cv2  # OpenCV is only needed for FaceForensics
+
+    left, right, top, bottom = box
+    cols, rows = right - left, bottom - top
+    if cols < rows:
+        pad = rows - cols
+        left, right = left - pad // 2, right + pad // 2 + pad % 2
+    else:
+        pad = cols - rows
+        top, bottom = top - pad // 2, bottom + pad // 2 + pad % 2
+    crop = image[top:bottom, left:right]
+    if crop.size == 0:
+        return None
+    return cv2.resize(crop, (resolution, resolution), interpolation=cv2.INTER_LANCZOS4)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import hashlib
+import itertools
 import math
 import re
 from collections import Counter
@@ -29,7 +30,7 @@ MNIST_VIDEOS_PER_TASK = 16
 @dataclass(frozen=True)
 class Task:
     key: str  # unique and filesystem-safe; names the done marker and prefixes the output folders
-    kind: str  # "video" (decode a source) or "moving_mnist" (synthesise)
+    kind: str  # "video" (decode a source), "faceforensics" (a video and its mask) or "moving_mnist" (synthesise)
     source: str = ""  # absolute path of the source video file / frame folder
     rel: str = ""  # path relative to the dataset source, as reported in the manifest
     label: Optional[str] = None
@@ -168,6 +169,26 @@ def plan_sample_videos(settings: Settings) -> list[Task]:
     return _video_tasks(root, settings)
 
 
+def plan_faceforensics(settings: Settings) -> list[Task]:
+    """FaceForensics as the official preprocessing reads its download (``<split>/original/<name>.avi`` beside
+    ``<split>/mask/<name>.avi``): the original videos that ``include`` selects (the train split: 704 videos,
+    one speaker each), each cropped with its mask video. The speaker is the target YouTube id, the name's
+    first 11 characters."""
+    if settings["source"] is None:
+        raise ValueError("dataset faceforensics needs dataset.source=<the FaceForensics download: train/ val/ test/>")
+    root = Path(settings["source"]).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"dataset.source={str(root)!r} is not a folder; point it at the FaceForensics "
+                                "download (<split>/original/, <split>/mask/)")
+    originals = [p for p in _find_videos(root, settings) if p.is_file() and p.parent.name == "original"]
+    if not originals:
+        raise FileNotFoundError(f"no original videos matching dataset.include={list(settings['include'])} under "
+                                f"{root}; the FaceForensics download is laid out as <split>/original/<name>.avi "
+                                "with <split>/mask/<name>.avi")
+    return [Task(key=p.stem, kind="faceforensics", source=str(p.resolve()), rel=p.relative_to(root).as_posix(),
+                 speaker=p.stem[:11], name=p.stem) for p in originals]
+
+
 def plan_moving_mnist(settings: Settings) -> list[Task]:
     n = settings["num_videos"]
     return [
@@ -186,7 +207,8 @@ RECIPES: dict[str, Callable[[Settings], list[Task]]] = {
     "sky_timelapse": plan_video_folder,
     "ucf101": plan_video_folder,
     "mead": plan_video_folder,
-    "faceforensics": plan_video_folder,
+    "faceforensics": plan_faceforensics,
+    "faceforensics_pp": plan_video_folder,
     # G3AN's datasets: the video-folder tasks, labelled (and filtered) from the download's names
     "uva_nemo": lambda settings: recipes_g3an.uva_nemo(plan_video_folder(settings)),
     "mug": lambda settings: recipes_g3an.mug(plan_video_folder(settings)),
@@ -310,6 +332,54 @@ def to_gray(frame: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(frame).convert("L"))[..., None]
 
 
+def _run_faceforensics(task: Task, settings: Settings, root: Path) -> dict[str, Any]:
+    """One FaceForensics video as the official preprocessing makes it: every frame cropped to the square of the
+    face in its mask frame (``crop: mask``; ``mask_video``: one box for the whole video, the union over its
+    frames), Lanczos-4 to the resolution, at the native frame rate. As there, a video whose mask has a frame
+    without face, or a length of its own, is left out, and a frame whose square starts before the top or left
+    edge is dropped."""
+    from stylegan_v.data.faces import mask_box, mask_crop, union_box  # OpenCV is only needed here
+
+    path = Path(task.source)
+    mask_path = path.parent.parent / "mask" / path.name
+    writer: Optional[VideoWriter] = None
+    try:
+        if not mask_path.is_file():
+            raise decode.BadVideo(f"no mask video (expected {mask_path.parent.name}/{mask_path.name} in its split)")
+        fps = decode.native_fps(path)
+        video_box = None
+        if settings["crop"] == "mask_video":
+            boxes = [mask_box(np.asarray(mask)) for mask in decode.decode(mask_path, None)]
+            if None in boxes:
+                raise decode.BadVideo(f"mask frame {boxes.index(None)} shows no face")
+            video_box = union_box(boxes)  # type: ignore[arg-type]
+        elif settings["crop"] != "mask":
+            raise ValueError(f"dataset.crop={settings['crop']!r} with recipe faceforensics; valid: mask, mask_video")
+        writer = VideoWriter(root, task.name, settings["image_format"], settings["jpeg_quality"])
+        dropped = 0
+        pairs = itertools.zip_longest(decode.decode(path, None), decode.decode(mask_path, None))
+        for i, (image, mask) in enumerate(pairs):
+            if image is None or mask is None:
+                raise decode.BadVideo(f"the mask video has {'more' if image is None else 'fewer'} frames than the video")
+            box = video_box or mask_box(np.asarray(mask))
+            if box is None:
+                raise decode.BadVideo(f"mask frame {i} shows no face")
+            frame = mask_crop(np.asarray(image), box, settings["resolution"])
+            if frame is None:
+                dropped += 1
+            else:
+                writer.add(frame)
+    except decode.BadVideo as exc:
+        if writer is not None:
+            writer.discard()
+        return {"videos": [], "rejected": [{"source": task.rel, "reason": str(exc)}]}
+    if writer.num_frames < settings["min_frames"]:
+        writer.discard()
+        return {"videos": [], "rejected": [{"source": task.rel, "reason": f"too short: {writer.num_frames} usable "
+                                            f"frames ({dropped} with the face's square past the top or left edge)"}]}
+    return {"videos": [_entry(writer, task, fps)], "rejected": []}
+
+
 def _run_moving_mnist(task: Task, settings: Settings, root: Path) -> dict[str, Any]:
     csv = Path(settings["source"]).expanduser() if settings["source"] else sources.mnist_csv()
     digits, classes = moving_mnist.load_digits(str(csv), settings["digit_size"])
@@ -332,9 +402,12 @@ def run_task(task: Task, settings: Settings, root: Path) -> dict[str, Any]:
     if task.kind == "video":
         _clear_outputs(root, task.name, task.first_chunk, task.end_chunk)
         return _run_video(task, settings, root)
+    elif task.kind == "faceforensics":
+        _clear_outputs(root, task.name)
+        return _run_faceforensics(task, settings, root)
     elif task.kind == "moving_mnist":
         for index in task.indices:
             _clear_outputs(root, f"{index:06d}")
         return _run_moving_mnist(task, settings, root)
     else:
-        raise ValueError(f"unknown task kind {task.kind!r}; valid: video, moving_mnist")
+        raise ValueError(f"unknown task kind {task.kind!r}; valid: video, faceforensics, moving_mnist")

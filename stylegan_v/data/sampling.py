@@ -1,7 +1,9 @@
 """Which frames D sees (training) and which clips the metrics use (evaluation).
 
 Training picks a **video first, uniformly, then a clip inside it**, so SkyTimelapse's few very long
-videos do not dominate. StyleGAN-V's sparse sampling draws k frames: span T (last - first index) from
+videos do not dominate; a video longer than ``max_num_frames`` (1024) is first cut to a random window of that
+many frames, as the official loader does, and the clip is drawn inside the window. StyleGAN-V's sparse
+sampling draws k frames: span T (last - first index) from
 {1, 2, 4, ..., max_dist} limited to [k - 1, video length - 1], a random offset, both endpoints and
 k - 2 sorted random interior frames. Times are returned in frames relative to the clip's first frame.
 Fake clips for G (:func:`sample_fake_times`) follow the same rule on the length of a random training video,
@@ -142,6 +144,8 @@ class ClipDataset(Dataset):
         strides: Sequence[int] = (2, 3),  # random_stride: each clip's stride is drawn from these (G3AN)
         dtype: str = "uint8",  # "uint8" (convert on the device) or "float" ([-1, 1])
         mirror: bool = False,  # flip each clip left-right with probability 1/2 (all its frames alike)
+        # Longer videos: a random window of this many frames first (not in random_stride mode); None = no window
+        max_num_frames: Optional[int] = None,
     ) -> None:
         self.videos = dataset if isinstance(dataset, VideoDataset) else VideoDataset(dataset)
         if mode not in ("sparse", "consecutive", "random_stride"):
@@ -150,6 +154,7 @@ class ClipDataset(Dataset):
             raise ValueError(f"unknown dtype {dtype!r}; valid: uint8, float")
         self.num_frames, self.mode, self.max_dist, self.spans = num_frames, mode, max_dist, spans
         self.stride, self.strides, self.dtype, self.mirror = stride, [int(s) for s in strides], dtype, mirror
+        self.max_num_frames = max_num_frames
         if mode == "sparse":
             min_len = num_frames
         elif mode == "consecutive":
@@ -158,6 +163,8 @@ class ClipDataset(Dataset):
             min_len = num_frames * min(self.strides)
         else:
             raise ValueError(f"unknown sampling mode {mode!r}; valid: sparse, consecutive, random_stride")
+        if max_num_frames is not None and mode != "random_stride" and max_num_frames < min_len:
+            raise ValueError(f"max_num_frames={max_num_frames} is shorter than the {min_len} frames a clip needs")
         too_short = int((self.videos.lengths < min_len).sum())
         if too_short:
             raise ValueError(f"{too_short} videos are shorter than the {min_len} frames a clip needs")
@@ -168,14 +175,19 @@ class ClipDataset(Dataset):
 
     def sample_indices(self, video_index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         length = self.videos.video_length(video_index)
+        window = 0  # first frame of the window the clip is drawn from (G3AN's loader has none)
+        if self.max_num_frames is not None and self.mode != "random_stride" and length > self.max_num_frames:
+            window = int(rng.integers(0, length - self.max_num_frames + 1))
+            length = self.max_num_frames
         if self.mode == "sparse":
-            return sample_sparse(length, self.num_frames, rng, self.max_dist, self.spans)
+            indices, times = sample_sparse(length, self.num_frames, rng, self.max_dist, self.spans)
         elif self.mode == "consecutive":
-            return sample_consecutive(length, self.num_frames, rng, self.stride)
+            indices, times = sample_consecutive(length, self.num_frames, rng, self.stride)
         elif self.mode == "random_stride":
-            return sample_random_stride(length, self.num_frames, rng, self.strides)
+            indices, times = sample_random_stride(length, self.num_frames, rng, self.strides)
         else:
             raise ValueError(f"unknown sampling mode {self.mode!r}; valid: sparse, consecutive, random_stride")
+        return window + indices, times
 
     def __getitem__(self, item: Any) -> dict[str, Any]:
         if isinstance(item, (tuple, list)):
@@ -308,4 +320,5 @@ def clip_dataset_from_config(dataset_cfg: Any, data_dir: str, dtype: str = "uint
         strides=[int(x) for x in s.strides],
         dtype=dtype,
         mirror=mirror,
+        max_num_frames=int(s.max_num_frames),
     )

@@ -25,9 +25,13 @@ _check = section("training")
 class AugmentConfig:
     mode: str = "ada"  # "ada": adapt p towards `target`; "fixed": keep p; "off": no augmentation
     p: float = 0.0  # initial (or fixed) probability of each transform
-    target: float = 0.6  # ADA target for E[sign(D(real))]
+    target: float = 0.6  # ADA target for E[sign(D(real))], over the real logits of the D and the R1 phases
     interval: int = 4  # adjust p every this many steps
-    speed_kimg: float = 500.0  # p can go from 0 to 1 in this many thousand videos
+    # p can go from 0 to 1 in this many thousand videos. 100 is what the paper's runs had: the official launcher
+    # starts a run with `resume: ~`, which its train.py treats as a transfer-learning resume and so sets ADA's
+    # speed to 100 kimg (and turns the EMA ramp-up off); 500 is its and StyleGAN2-ADA's default otherwise
+    # (training=paper_ada_defaults).
+    speed_kimg: float = 100.0
     video_consistent: bool = True  # one transform per video (paper); False = per frame (ablation)
 
     def __post_init__(self) -> None:
@@ -58,7 +62,10 @@ class TrainingConfig:
     r1_interval: int = 16  # lazy R1: every this many D steps; lr and betas of D are scaled to match
     ema_kimg: float = 10.0  # EMA half-life of G_ema in thousands of videos at batch 32, scaled by batch_size / 32;
     #                         0 = no EMA (G_ema is a copy of G)
-    ema_rampup: float | None = 0.05  # half-life at most this fraction of the frames seen so far; None = off
+    # Half-life at most this fraction of the frames seen so far; None = off. Off is what the paper's runs had
+    # (the official launcher's `resume: ~` is taken for a resume, which turns the ramp-up off); 0.05 is the
+    # official default otherwise (training=paper_ada_defaults).
+    ema_rampup: float | None = None
     mirror: bool = True  # flip each real clip left-right with probability 1/2 (official x-flip mirroring)
     cond: bool = False  # train on the dataset's class labels: c into G's mapping and motion codes and into D
     augment: AugmentConfig = field(default_factory=AugmentConfig)

@@ -330,7 +330,7 @@ class Trainer:
         s = self.cfg.dataset.sampling
         clips = ClipDataset(self.videos, num_frames=s.num_frames, mode=s.mode, max_dist=s.max_dist,
                             spans=list(s.spans) if s.spans is not None else None, stride=s.stride,
-                            strides=list(s.strides), mirror=self.tcfg.mirror)
+                            strides=list(s.strides), mirror=self.tcfg.mirror, max_num_frames=s.max_num_frames)
         sampler = VideoFirstSampler(self.videos.num_videos, seed=self.cfg.seed, rank=self.env.rank,
                                     world_size=self.env.world_size)
         loader = DataLoader(
@@ -404,6 +404,7 @@ class Trainer:
         real_c = one_hot(batch["label"], self.num_classes)
         real_c = None if real_c is None else real_c.to(self.device)
         self.G.set_progress(min(self.progress.kimg / t.total_kimg, 1.0))
+        signs_before = len(stats.setdefault("D/real_sign", []))  # ADA gathers this step's from here
         if t.recipe == "g3an":  # the public G3AN trainer's order: D, then G scored on the same fake clips
             codes = [self._fakes(self.batch_micro) for _ in range(self.num_micro)]
             self._phase("D", self.D, self.opt_D, real, real_t, real_c, 1.0, stats, codes=codes, grad_G=True)
@@ -416,7 +417,7 @@ class Trainer:
         self.progress.step += 1
         self.progress.nimg += t.batch_size * self.num_frames  # kimg counts frames
         self._update_ema()
-        self._adjust_augment(stats)
+        self._adjust_augment(stats["D/real_sign"][signs_before:])
 
     def _update_ema(self) -> None:
         t = self.tcfg
@@ -434,11 +435,14 @@ class Trainer:
             for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
                 b_ema.copy_(b)
 
-    def _adjust_augment(self, stats: dict[str, list[Tensor]]) -> None:
+    def _adjust_augment(self, step_signs: list[Tensor]) -> None:
+        """ADA: every ``interval`` steps, p moves towards the target of E[sign(D(real))] over all real logits since
+        the last adjustment: those of the D phase and, on R1 steps, of the R1 phase (as the official loss reports
+        them both). Micro-batches are equal, so the mean of their means is the mean over logits."""
         a = self.tcfg.augment
         if self.augment is None or a.mode != "ada":
             return
-        self._ada_signs.extend(stats.get("D/real_sign", [])[-self.num_micro:])
+        self._ada_signs.extend(step_signs)
         if self.progress.step % a.interval:
             return
         signs = torch.stack(self._ada_signs).mean().reshape(1)

@@ -68,7 +68,7 @@ class VideoGANLoss:
             loss = sum(F.softplus(heads_fake[h]).mean() + F.softplus(-heads_real[h]).mean() for h in heads_real)
             stats["loss/D"] = loss.detach()
             logits_real, logits_fake = self._sign_head(heads_real), self._sign_head(heads_fake)
-            stats["D/real_sign"] = logits_real.detach().sign().mean()  # what ADA steers towards its target
+            stats["D/real_sign"] = logits_real.detach().sign().mean()  # ADA steers this towards its target
             stats["D/real"], stats["D/fake"] = logits_real.detach().mean(), logits_fake.detach().mean()
             for name, term in _extra(self.D).items():
                 loss = loss + term
@@ -81,6 +81,7 @@ class VideoGANLoss:
             penalty = grad.square().sum(dim=(2, 3, 4)).mean(dim=1)  # [B]
             loss = penalty.mean() * (self.r1_gamma / 2)
             stats["loss/R1"], stats["R1/penalty"] = loss.detach(), penalty.detach().mean()
+            stats["D/real_sign"] = logits.detach().sign().mean()  # ADA's statistic gathers the R1 phase too (official)
             loss = loss + logits.sum() * 0  # every parameter of the head gets a gradient (zero if unused), as official
         else:
             raise ValueError(f"unknown phase {phase!r}; valid: G, D, Dreg")

