@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
@@ -27,7 +26,7 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,127}")
 RESERVED_NAMES = ("stats",)  # paths.data_dir/stats holds the dataset statistics (python -m stylegan_v.data.stats)
 
 
-def name_problem(name: str) -> Optional[str]:
+def name_problem(name: str) -> str | None:
     """Why ``name`` cannot be a dataset name; None when it can."""
     if not NAME_PATTERN.fullmatch(name):
         return ("must be a plain folder name under paths.data_dir (letters, digits and _ . + -, not starting "
@@ -48,7 +47,7 @@ class ClipSamplingConfig:
     num_frames: int = 3  # k, frames per clip that D sees
     max_dist: int = 32  # largest span T (last index - first index) for sparse sampling
     # Allowed spans; None = powers of two 2, 4, ..., max_dist (the paper's {2, 4, 8, 16, 32}).
-    spans: Optional[list[int]] = None
+    spans: list[int] | None = None
     stride: int = 1  # consecutive mode only: step between frames
     # "random_stride" mode (G3AN's public code): k frames, each clip at a stride drawn uniformly from these
     strides: list[int] = field(default_factory=lambda: [2, 3])
@@ -83,14 +82,14 @@ class DatasetConfig:
     name: str = MISSING  # output folder name under paths.data_dir
     recipe: str = MISSING  # key in stylegan_v.data.recipes.RECIPES
     resolution: int = 256  # output frames are resolution x resolution (square)
-    fps: Optional[float] = None  # output frame rate; None = keep each video's native rate (frame folders: theirs)
-    source: Optional[str] = None  # raw input (file or folder); None = the recipe's built-in offline source
+    fps: float | None = None  # output frame rate; None = keep each video's native rate (frame folders: theirs)
+    source: str | None = None  # raw input (file or folder); None = the recipe's built-in offline source
     image_format: str = "jpg"  # "jpg" (quality below) or "png" (lossless)
     grayscale: bool = False  # one channel (luma) per frame; G and D then have one colour channel too
     # Pillow JPEG quality. The paper datasets' options set 75, what their frames were: the official preprocessing
     # scripts pass `q=95` to Pillow's save, which ignores that keyword (it is `quality`) and writes its default 75.
     jpeg_quality: int = 95
-    num_workers: Optional[int] = None  # decode processes; None = min(cpus, 8); 0 = in-process (debug)
+    num_workers: int | None = None  # decode processes; None = min(cpus, 8); 0 = in-process (debug)
     zip: bool = False  # also pack the folder into <name>.zip and keep only the zip
     # A dataset already prepared under this name with other settings: "refuse" the run (naming what differs),
     # or "prepare" this config's version (published beside the other; runs reading that one keep it).
@@ -104,17 +103,17 @@ class DatasetConfig:
     crop: str = "center"
     face_margin: float = 1.8  # face crop: square side = margin x detected face size
     skip_frames: int = 0  # frames dropped at the start of every source video (RainbowJelly: 150)
-    chunk_length: Optional[int] = None  # slice each video into chunks of this many frames; None = whole video
+    chunk_length: int | None = None  # slice each video into chunks of this many frames; None = whole video
     drop_partial: bool = True  # drop the trailing chunk shorter than chunk_length
     # Chunked recipes: split one source file into parallel tasks of this many chunks (seeking to a keyframe;
     # needs a constant native frame rate and no fps resampling); None = one task per file.
-    segment_chunks: Optional[int] = None
+    segment_chunks: int | None = None
     min_frames: int = 1  # videos (or chunks) with fewer frames are rejected
-    max_videos: Optional[int] = None  # cap on source videos, in sorted order (quick subsets); None = all
+    max_videos: int | None = None  # cap on source videos, in sorted order (quick subsets); None = all
     # Labels: "parent_dir" (UCF-101 class folders), "top_dir", or "digit" (Moving MNIST: the first digit's
     # class); None = no labels.
-    label_from: Optional[str] = None
-    speaker_from: Optional[str] = None  # same choices, for speaker ids (MEAD)
+    label_from: str | None = None
+    speaker_from: str | None = None  # same choices, for speaker ids (MEAD)
     # Moving MNIST.
     num_videos: int = 256
     video_length: int = 32

@@ -8,8 +8,8 @@ from reading a source into one too).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, Optional
 
 import av
 import numpy as np
@@ -43,7 +43,7 @@ def _decode_file(path: Path) -> Iterator[tuple[float, Image.Image]]:
         declared = int(stream.frames or 0)
         rate = float(stream.average_rate) if stream.average_rate else 0.0
         count = 0
-        t0: Optional[float] = None
+        t0: float | None = None
         try:
             for frame in container.decode(stream):
                 t = frame.time if frame.time is not None else (count / rate if rate else float(count))
@@ -72,7 +72,7 @@ def _open(path: Path) -> av.container.InputContainer:
     return container
 
 
-def probe_num_frames(path: Path) -> Optional[int]:
+def probe_num_frames(path: Path) -> int | None:
     """Frame count from the container header (or duration x rate); None when unknown or unreadable."""
     try:
         with _open(path) as container:
@@ -90,7 +90,7 @@ class _Overshoot(Exception):
     """The seek landed after the segment's first frame (a demuxer quirk); decode from the start instead."""
 
 
-def _scan(path: Path, start: int, end: Optional[int], seek: bool) -> Iterator[tuple[int, Image.Image]]:
+def _scan(path: Path, start: int, end: int | None, seek: bool) -> Iterator[tuple[int, Image.Image]]:
     with _open(path) as container:
         stream = container.streams.video[0]
         rate = float(stream.average_rate or 0)
@@ -126,7 +126,7 @@ def _scan(path: Path, start: int, end: Optional[int], seek: bool) -> Iterator[tu
             raise BadVideo(f"corrupt or truncated: decoding failed near frame {start}: {exc}") from exc
 
 
-def decode_range(path: Path, start: int, end: Optional[int]) -> Iterator[tuple[int, Image.Image]]:
+def decode_range(path: Path, start: int, end: int | None) -> Iterator[tuple[int, Image.Image]]:
     """Yield (frame index, RGB image) for native frames ``start <= index < end`` (None = to the end).
 
     Seeks to a keyframe before ``start`` instead of decoding from the beginning, so one long film (the
@@ -172,7 +172,7 @@ def _decode_folder(path: Path, fps: float) -> Iterator[tuple[float, Image.Image]
         yield i / fps, rgb
 
 
-def decode(path: Path, fps_out: Optional[float]) -> Iterator[Image.Image]:
+def decode(path: Path, fps_out: float | None) -> Iterator[Image.Image]:
     """Yield full-resolution RGB frames, resampled to ``fps_out`` (None = every decoded frame).
 
     Resampling picks, for each output time ``j / fps_out``, the latest source frame shown at that time
@@ -188,7 +188,7 @@ def decode(path: Path, fps_out: Optional[float]) -> Iterator[Image.Image]:
     step = 1.0 / fps_out
     eps = 1e-6
     j = 0
-    previous: Optional[tuple[float, Image.Image]] = None
+    previous: tuple[float, Image.Image] | None = None
     for t, image in frames:
         if previous is not None:
             while j * step < t - eps:  # every output time before this frame shows the previous one

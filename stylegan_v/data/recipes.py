@@ -13,10 +13,10 @@ import itertools
 import math
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -33,12 +33,12 @@ class Task:
     kind: str  # "video" (decode a source), "faceforensics" (a video and its mask) or "moving_mnist" (synthesise)
     source: str = ""  # absolute path of the source video file / frame folder
     rel: str = ""  # path relative to the dataset source, as reported in the manifest
-    label: Optional[str] = None
-    speaker: Optional[str] = None
+    label: str | None = None
+    speaker: str | None = None
     indices: tuple[int, ...] = ()  # moving_mnist: video indices of this task
     name: str = ""  # video: output base name (chunks are <name>_c<j>)
-    first_chunk: Optional[int] = None  # video segment: chunks [first_chunk, end_chunk) of the file; None = all
-    end_chunk: Optional[int] = None  # None = to the end of the file
+    first_chunk: int | None = None  # video segment: chunks [first_chunk, end_chunk) of the file; None = all
+    end_chunk: int | None = None  # None = to the end of the file
 
 
 Settings = dict[str, Any]  # the resolved dataset config as a plain dict (picklable for workers)
@@ -84,7 +84,7 @@ def _distinct_names(rels: list[Path]) -> list[str]:
     return distinct
 
 
-def _path_part(rel: Path, which: Optional[str]) -> Optional[str]:
+def _path_part(rel: Path, which: str | None) -> str | None:
     if which is None:
         return None
     if which == "parent_dir":
@@ -223,7 +223,7 @@ def plan(settings: Settings) -> list[Task]:
     return RECIPES[recipe](settings)
 
 
-def _clear_outputs(root: Path, name: str, first_chunk: Optional[int] = None, end_chunk: Optional[int] = None) -> None:
+def _clear_outputs(root: Path, name: str, first_chunk: int | None = None, end_chunk: int | None = None) -> None:
     """Remove folders a killed earlier attempt of this task may have left (they are rewritten from scratch)."""
     pattern = re.compile(re.escape(name) + r"_c\d{5}")  # only this video's chunks, not "<name>_cat"
     folders = [root / name, *(f for f in root.glob(f"{name}_c*") if pattern.fullmatch(f.name))]
@@ -266,7 +266,7 @@ def _rejects_video() -> Iterator[None]:
         raise decode.BadVideo(f"unreadable: {type(exc).__name__}: {exc}") from exc
 
 
-def _source_frames(task: Task, settings: Settings, box: Optional[decode.Box]) -> Iterator[tuple[int, np.ndarray]]:
+def _source_frames(task: Task, settings: Settings, box: decode.Box | None) -> Iterator[tuple[int, np.ndarray]]:
     """(frame index after ``skip_frames``, output frame) of one task's source; read failures are BadVideo."""
     path, skip, chunk = Path(task.source), settings["skip_frames"], settings["chunk_length"]
     with _rejects_video():
@@ -294,7 +294,7 @@ def _run_video(task: Task, settings: Settings, root: Path) -> dict[str, Any]:
             from stylegan_v.data.faces import face_box  # OpenCV is only needed for this crop
 
             with _rejects_video():
-                box: Optional[decode.Box] = face_box(path, settings["face_margin"])
+                box: decode.Box | None = face_box(path, settings["face_margin"])
         elif settings["crop"] == "center":
             box = None  # from the first frame's size
         else:
@@ -342,7 +342,7 @@ def _run_faceforensics(task: Task, settings: Settings, root: Path) -> dict[str, 
 
     path = Path(task.source)
     mask_path = path.parent.parent / "mask" / path.name
-    writer: Optional[VideoWriter] = None
+    writer: VideoWriter | None = None
     try:
         if not mask_path.is_file():
             raise decode.BadVideo(f"no mask video (expected {mask_path.parent.name}/{mask_path.name} in its split)")

@@ -13,8 +13,9 @@ code draws 16 frames at a random stride of 2 or 3 instead (:func:`sample_random_
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,7 +36,7 @@ def default_spans(max_dist: int) -> list[int]:
 
 
 def sample_sparse(
-    length: int, num_frames: int, rng: np.random.Generator, max_dist: int = 32, spans: Optional[list[int]] = None
+    length: int, num_frames: int, rng: np.random.Generator, max_dist: int = 32, spans: list[int] | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Frame indices ``[k]`` (sorted, inside ``[0, length)``) and times ``[k]`` (frames since the first).
 
@@ -94,7 +95,7 @@ def sample_fake_times(
     rng: Any,  # np.random.RandomState, or the np.random module (whose state the training checkpoint carries)
     mode: str = "sparse",
     max_dist: int = 32,
-    spans: Optional[list[int]] = None,
+    spans: list[int] | None = None,
     stride: int = 1,
     max_num_frames: int = 1024,  # longer videos count as this long
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -139,13 +140,13 @@ class ClipDataset(Dataset):
         num_frames: int = 3,  # k
         mode: str = "sparse",  # "sparse" (StyleGAN-V), "consecutive" (MoCoGAN baselines), "random_stride" (G3AN)
         max_dist: int = 32,  # sparse: largest span
-        spans: Optional[list[int]] = None,  # sparse: allowed spans; None = powers of two up to max_dist
+        spans: list[int] | None = None,  # sparse: allowed spans; None = powers of two up to max_dist
         stride: int = 1,  # consecutive: step between frames
         strides: Sequence[int] = (2, 3),  # random_stride: each clip's stride is drawn from these (G3AN)
         dtype: str = "uint8",  # "uint8" (convert on the device) or "float" ([-1, 1])
         mirror: bool = False,  # flip each clip left-right with probability 1/2 (all its frames alike)
         # Longer videos: a random window of this many frames first (not in random_stride mode); None = no window
-        max_num_frames: Optional[int] = None,
+        max_num_frames: int | None = None,
     ) -> None:
         self.videos = dataset if isinstance(dataset, VideoDataset) else VideoDataset(dataset)
         if mode not in ("sparse", "consecutive", "random_stride"):
@@ -221,7 +222,7 @@ class VideoFirstSampler(Sampler):
     """
 
     def __init__(
-        self, num_videos: int, seed: int = 0, num_samples: Optional[int] = None, rank: int = 0, world_size: int = 1
+        self, num_videos: int, seed: int = 0, num_samples: int | None = None, rank: int = 0, world_size: int = 1
     ) -> None:
         if num_videos < 1:
             raise ValueError(f"num_videos must be >= 1, got {num_videos}")
@@ -264,7 +265,7 @@ def select_clips(
     dataset: VideoDataset,
     mode: str = "one_random_clip",
     num_frames: int = 16,
-    max_videos: Optional[int] = 2048,
+    max_videos: int | None = 2048,
     seed: int = 0,
     subsample: int = 1,
 ) -> list[ClipRef]:

@@ -16,7 +16,7 @@ import json
 import os
 import weakref
 import zipfile
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -36,8 +36,8 @@ class VideoDataset:
         self._release = weakref.finalize(self, _release, hold, os.getpid()) if hold is not None else None
         self.is_zip = self.path.suffix == ".zip"
         self._root = str(self.path) + os.sep  # str joins: pathlib parsing shows up at thousands of frames/s
-        self._zip: Optional[zipfile.ZipFile] = None
-        self._zip_pid: Optional[int] = None
+        self._zip: zipfile.ZipFile | None = None
+        self._zip_pid: int | None = None
         self.manifest: dict[str, Any] = json.loads(self._read_bytes(MANIFEST_NAME))
         videos = self.manifest["videos"]
         self.names: list[str] = [v["name"] for v in videos]
@@ -49,7 +49,7 @@ class VideoDataset:
         self._mode = {1: "L", 3: "RGB"}[self.channels]
         label_ids = {name: i for i, name in enumerate(self.manifest.get("label_names", []))}
         self.labels = np.array([label_ids.get(v.get("label"), -1) for v in videos], dtype=np.int64)
-        self.speakers: list[Optional[str]] = [v.get("speaker") for v in videos]
+        self.speakers: list[str | None] = [v.get("speaker") for v in videos]
         self.video_fps = np.array([v.get("fps", self.fps) for v in videos], dtype=np.float64)
 
     # -- pickling for DataLoader workers: reopen the zip lazily in the child

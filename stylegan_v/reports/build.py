@@ -70,7 +70,7 @@ def build_report(rcfg: ReportConfig) -> dict[str, Any]:
 
 def _readme(tables: list[Table], table_files: dict[str, list[Path]], figure_files: dict[str, list[Path]],
             store: Any, stats_dir: Path | None, stats: dict, cycles: dict) -> str:
-    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     runs = store.finished_training_runs()
     lines = ["# StyleGAN-V reproduction: report", "",
              f"Generated at {now} by `python -m stylegan_v.report` from the MLflow store `{store.uri}`, "

@@ -7,7 +7,6 @@ stylegan_v.report`` after ``python -m stylegan_v.train`` needs no arguments.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 
@@ -23,9 +22,9 @@ _require = section("report")
 class ReportConfig:
     out_dir: str = "reports"  # tables/, figures/ and README.md are (re)written here
     # MLflow store; null = tracking.tracking_uri, else $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db (cwd)
-    tracking_uri: Optional[str] = None
+    tracking_uri: str | None = None
     experiment: str = "stylegan-v"  # MLflow experiment holding the runs (tracking.experiment)
-    stats_dir: Optional[str] = None  # dataset statistics (data.stats); null = <paths.data_dir>/stats
+    stats_dir: str | None = None  # dataset statistics (data.stats); null = <paths.data_dir>/stats
     figure_formats: list[str] = field(default_factory=lambda: list(FIGURE_FORMATS))
     dpi: int = 110  # PNG resolution; PDFs are vector
     table6_dataset: str = "faceforensics"  # the paper's Table 6 dataset; ours falls back to the newest run's

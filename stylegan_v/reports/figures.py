@@ -12,13 +12,13 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from PIL import Image
 
-from stylegan_v.models.config import MotionConfig  # noqa: E402
-from stylegan_v.reports.embeddings import acyclic_parts, scheme_curves  # noqa: E402
-from stylegan_v.reports.runs import RunInfo  # noqa: E402
+from stylegan_v.models.config import MotionConfig
+from stylegan_v.reports.embeddings import acyclic_parts, scheme_curves
+from stylegan_v.reports.runs import RunInfo
 
 COLORS = ("tab:red", "tab:blue", "tab:green", "tab:orange", "tab:purple")
 

@@ -8,9 +8,10 @@ A cell we have not measured is a dash with the reason; nothing is ever filled in
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from stylegan_v.metrics.fvd import FVDProtocol
 from stylegan_v.models.periods import scheme_cycle_length

@@ -13,12 +13,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from stylegan_v.files import iter_jsonl
 from stylegan_v.launch.jobs import FINAL_STATES, job_states, submitted_job_ids
 from stylegan_v.launch.sweep import POINT_FILE, SWEEP_FILE, end_parent_run
 from stylegan_v.metrics.records import last_ok, read_records
 from stylegan_v.reports.tables import Table, fmt_number, write_table
 from stylegan_v.tracking.records import METRICS_FILE, read_run_file
-from stylegan_v.files import iter_jsonl
 
 COST_KEYS = ("cost/gpu_days", "cost/device_days", "cost/sacct_gpu_days", "cost/sacct_device_days")
 STATUS_COLUMNS = ("num", "point", "job_id", "state", "elapsed", "nodes")

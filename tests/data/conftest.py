@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from data_helpers import compose_dataset
 
 from stylegan_v.data.build import build_dataset
 from stylegan_v.data.sources import sample_videos_dir
-
-from data_helpers import compose_dataset
 
 
 @pytest.fixture(scope="session")

@@ -10,13 +10,12 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+from data_helpers import compose_dataset
 from PIL import Image
 
 from stylegan_v.data.build import build_dataset
 from stylegan_v.data.format import MANIFEST_NAME
 from stylegan_v.data.video_dataset import VideoDataset
-
-from data_helpers import compose_dataset
 
 
 def _frames(folder: Path, colour: tuple[int, int, int], count: int = 2) -> None:

@@ -18,13 +18,12 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from data_helpers import compose_dataset, jpeg_bytes_quality_tables
 from PIL import Image
 
 from stylegan_v.data.build import build_dataset
 from stylegan_v.data.faces import mask_box, mask_crop, union_box
 from stylegan_v.data.video_dataset import VideoDataset
-
-from data_helpers import compose_dataset, jpeg_bytes_quality_tables
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "official_ffs.npz"
 PAPER_DATASETS = ("faceforensics", "sky_timelapse", "ucf101", "rainbow_jelly", "mead")

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from data_helpers import REPO, compose_dataset, faststart_copy, jpeg_bytes_quality_tables
 from PIL import Image
 
 from stylegan_v.data.build import build_dataset
@@ -21,8 +22,6 @@ from stylegan_v.data.config import DatasetConfig
 from stylegan_v.data.format import MANIFEST_NAME
 from stylegan_v.data.stats import write_stats
 from stylegan_v.data.video_dataset import VideoDataset
-
-from data_helpers import REPO, compose_dataset, faststart_copy, jpeg_bytes_quality_tables
 
 DATASET_OPTIONS = [p.stem for p in sorted((REPO / "conf" / "dataset").glob("*.yaml"))]
 

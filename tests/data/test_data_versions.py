@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from data_helpers import REPO, compose_dataset
 from PIL import Image
 
 from stylegan_v import prepare
@@ -24,8 +25,6 @@ from stylegan_v.data.build import DatasetMismatch, build_dataset, open_prepared
 from stylegan_v.data.config import name_problem
 from stylegan_v.data.video_dataset import VideoDataset
 from stylegan_v.files import LockBusy
-
-from data_helpers import REPO, compose_dataset
 
 MNIST = ("dataset.num_videos=4", "dataset.video_length=6", "dataset.resolution=16", "dataset.digit_size=8",
          "dataset.num_workers=0")

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import mlflow
 import pytest
-from tiny_config import TINY_WITH_FVD
 from omegaconf import DictConfig, open_dict
 from PIL import Image
+from tiny_config import TINY_WITH_FVD
 
 from stylegan_v import prepare, report, train
+from stylegan_v.configs import resolved_yaml
 from stylegan_v.data import stats as data_stats
 from stylegan_v.reports.paper import PaperNumbers
-from stylegan_v.configs import resolved_yaml
 from stylegan_v.training.job import TrainJob
 
 REPO = Path(__file__).resolve().parents[2]
@@ -108,7 +108,7 @@ def test_full_report_from_a_real_store(store, tmp_path) -> None:
         assert run_id[:8] in runs_md and f"fvd256_16f = {fmt_number(value)}" in runs_md
     single_fvd = fmt_number(fvds[store["results"][0]["mlflow_run_id"]])
     assert f"| StyleGAN-V (ours) | 47.41 | {single_fvd}" in (tables / "table6.md").read_text()
-    assert f"| Proper computation | 76.82 ± 1.57 | 61.95 ± 0.92 | — (not run on faceforensics)" in \
+    assert "| Proper computation | 76.82 ± 1.57 | 61.95 ± 0.92 | — (not run on faceforensics)" in \
         (tables / "table4.md").read_text()
     assert single_fvd in (tables / "table4.md").read_text(), "Table 4 proper row from the run's metric record"
     sweep_md = (tables / "ablation_period_scaling.md").read_text()
