@@ -118,7 +118,7 @@ def test_full_report_from_a_real_store(store, tmp_path) -> None:
     assert store["parent"][:8] in sweep_md
     assert "— (sweep not run" in (tables / "ablation_kernel_size.md").read_text()
     table7 = (tables / "table7.md").read_text()
-    assert "| moving_mnist |" in table7 and "| 12 |" in table7, "our dataset's statistics row (12 videos)"
+    assert "| moving_mnist_smoke |" in table7 and "| 12 |" in table7, "our dataset's statistics row (12 videos)"
     assert "| 64 | 64 |" in (tables / "figure9_cycles.md").read_text(), "Figure 9a: LCM of 4..64 is 64"
 
     figures = out / "figures"
