@@ -84,11 +84,21 @@ def figure9(frames: int, code_distance: int, seed: int) -> tuple[plt.Figure, dic
 # ------------------------------------------------------------------------------------------ Figure 10
 
 
+# Figure 10's panels in the paper's order, (a) to (e); any other prepared dataset follows, by name.
+FIGURE10_ORDER = ("faceforensics", "sky_timelapse", "ucf101", "rainbow_jelly", "mead")
+
+
+def figure10_order(names: list[str]) -> list[str]:
+    """The paper's datasets first, as Figure 10 orders its panels, then the rest alphabetically."""
+    rank = {name: i for i, name in enumerate(FIGURE10_ORDER)}
+    return sorted(names, key=lambda name: (rank.get(name, len(rank)), name))
+
+
 def figure10(stats: dict[str, dict[str, Any]], stats_dir: Path | None) -> plt.Figure:
     if not stats:
         return _empty("Figure 10. Video lengths", f"no dataset statistics in {stats_dir}\n"
                       "(run `python -m stylegan_v.data.stats dataset=<name>`)")
-    names = sorted(stats)
+    names = figure10_order(list(stats))
     fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.4), squeeze=False)
     for ax, name in zip(axes[0], names):
         s = stats[name]

@@ -7,6 +7,7 @@ from dataclasses import asdict
 import pytest
 import torch
 
+from stylegan_v.cli import CONF_DIR
 from stylegan_v.metrics.fvd import FVDProtocol
 from stylegan_v.models.periods import scheme_cycle_length
 from stylegan_v.reports.config import ReportConfig
@@ -87,3 +88,22 @@ def test_report_defaults_follow_the_run_config(compose, tmp_path) -> None:
     cfg = compose(f"paths.data_dir={tmp_path}", "tracking.tracking_uri=sqlite:///x.db", "tracking.experiment=other")
     rcfg = report_config(cfg)
     assert (rcfg.tracking_uri, rcfg.experiment, rcfg.stats_dir) == ("sqlite:///x.db", "other", f"{tmp_path}/stats")
+
+
+def test_figure10_panels_in_the_papers_order() -> None:
+    """(a) FaceForensics, (b) SkyTimelapse, (c) UCF-101, (d) RainbowJelly, (e) MEAD, then ours by name; the
+    names are those the paper datasets' configs give."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from stylegan_v.reports.figures import FIGURE10_ORDER, figure10
+
+    config_names = {}
+    for name in FIGURE10_ORDER:
+        text = (CONF_DIR / "dataset" / f"{name}.yaml").read_text()
+        config_names[name] = next(line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("name:"))
+    assert list(config_names.values()) == list(FIGURE10_ORDER)
+    stats = {name: {"num_videos": 2, "fps": 25, "length_histogram": {"bin_edges_frames": [0, 10, 20], "counts": [1, 1]}}
+             for name in ["ucf101", "moving_mnist_32", "mead", "faceforensics", "sample_videos", "sky_timelapse"]}
+    titles = [ax.get_title().split(":")[0] for ax in figure10(stats, None).axes]
+    assert titles == ["faceforensics", "sky_timelapse", "ucf101", "mead", "moving_mnist_32", "sample_videos"]
