@@ -86,7 +86,13 @@ def export(run_dir: Path, out: Path, summary: dict[str, Any]) -> None:
 register_configs()
 
 
-@entry_point("train", check=validate)
+def _before_launch(points: list[tuple[str, Any]], plan: bool) -> None:
+    from stylegan_v.launch.plan import before_launch
+
+    before_launch(points, plan)
+
+
+@entry_point("train", check=validate, before_launch=_before_launch)
 def main(cfg: DictConfig) -> None:
     run(cfg)
 
