@@ -6,7 +6,8 @@ comes from a small JSON cache under ``paths.cache_dir`` keyed by what decides a 
 resolution, frames per video, videos per rank) and the device class. On a cache miss it is measured here
 (:mod:`stylegan_v.launch.step_time`) when this machine is of the target class; otherwise (a GPU class seen
 from a CPU login node) the plan says that no measurement exists for that class, and gives no number.
-Measurements for a GPU class come from a run of ``benchmarks/gpu_check.sh`` on it, or from :func:`remember`.
+A GPU class is measured by running the same ``--plan`` command on a machine with that GPU (the cache is
+shared through ``paths.cache_dir``), or recorded by :func:`remember`.
 
 ``cluster.max_gpu_days`` (per submission: a run, or all points of a sweep) refuses a launch whose projected
 total exceeds it, or that cannot be projected, before anything queues: one line on stderr, exit status 2.
@@ -150,8 +151,8 @@ def project(typed: Any, measure: bool = True) -> Projection:
         record_step_time(path, key, seconds, wanted)
         return Projection(step_s=seconds, device=wanted, source="measured here", **base)
     return Projection(step_s=None, device=wanted, source=(
-        f"no measured step time for {wanted!r} with this model config (measure it on that device class, "
-        "e.g. benchmarks/gpu_check.sh)"), **base)
+        f"no measured step time for {wanted!r} with this model config (run the same command with --plan "
+        "on a machine with that device to measure it into the cache)"), **base)
 
 
 def request_of(typed: Any) -> dict[str, Any]:
