@@ -95,6 +95,10 @@ def entry_point(name: str, config_name: str = "config", check: Callable[[DictCon
                 print_help(parsed.config_name or config_name, parsed.overrides, parsed.resolve)
                 return
             points = check_command_line(sys.argv[1:], config_name, check)
+            if plan and points is None:
+                print(f"error: {PLAN_FLAG} needs a config composed from conf/ (no --config-dir, --info, ...)",
+                      file=sys.stderr)
+                raise SystemExit(USAGE_ERROR)
             if before_launch is not None and points is not None and not (parsed.cfg or parsed.info):
                 before_launch(points, plan)
             if plan:

@@ -62,7 +62,7 @@ def record_step_time(path: Path, key: str, step_s: float, device: str) -> None:
 
 
 def remember(typed: Any, device: str, step_s: float) -> None:
-    """Record a step time measured on ``device`` for this config (a run on that class, ``gpu_check.sh``)."""
+    """Record a step time measured on ``device`` for this config (e.g. by a benchmark run on that class)."""
     record_step_time(cache_path(typed), step_key(typed, device), step_s, device)
 
 
