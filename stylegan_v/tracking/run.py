@@ -146,8 +146,9 @@ class RunTracker(NullTracker):
                        TAG_HOSTS: os.environ.get("SLURM_JOB_NODELIST") or socket.gethostname()}
             tracker.append_tags({k: v for k, v in segment.items() if v})
             projected = projected_cost_metrics(run_dir)
-            if projected:
-                tracker.log_metrics(projected, step=0)
+            if projected:  # a fixed figure, not a curve: to MLflow only, not to metrics.jsonl (the run's curves)
+                record = {"op": "metrics", "time": now_ms(), "step": 0, "metrics": projected}
+                tracker._send(record, tracker._journal(record))
         return tracker
 
     def _connect(self) -> None:
