@@ -51,6 +51,7 @@ T = TypeVar("T")
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 USAGE_ERROR = 2  # exit status of a refused command line (argparse's)
 VERBOSE_FLAG = "--verbose"
+PLAN_FLAG = "--plan"  # print what a launch would request and cost, launch nothing (entry points with a plan)
 HELP_WIDTH = 110  # characters per line of the option lists in --help
 # What composing and typing a config raises for a bad command line: schema range checks (ConfigError is a
 # ValueError; some schemas raise ValueError itself), Hydra's composition errors, OmegaConf's type/key errors.
@@ -64,12 +65,16 @@ def type_groups(cfg: DictConfig) -> Any:
     return OmegaConf.to_object(cfg)
 
 
-def entry_point(name: str, config_name: str = "config",
-                check: Callable[[DictConfig], Any] = type_groups) -> Callable[[TaskFunction], Callable[[], None]]:
+def entry_point(name: str, config_name: str = "config", check: Callable[[DictConfig], Any] = type_groups,
+                before_launch: Callable[[list[tuple[str, Any]], bool], None] | None = None,
+                ) -> Callable[[TaskFunction], Callable[[], None]]:
     """Make ``main(cfg)`` the command ``python -m stylegan_v.<name>`` (see the module docstring).
 
     ``check(cfg)`` is what the task would refuse the config with, run on the composed config of a plain run
     or ``--cfg``; entry points whose rules span groups pass :func:`stylegan_v.configs.validate`.
+    ``before_launch(points, plan)``, when given, sees every point's ``(label, check result)`` once all are
+    checked and before Hydra runs anything; ``plan`` is true when ``--plan`` was on the command line (taken
+    out before Hydra parses it): the hook then prints the plan and the command ends there, nothing launched.
     """
     def wrap(task: TaskFunction) -> Callable[[], None]:
         from stylegan_v.launch.sweep import register_resolvers
@@ -80,13 +85,24 @@ def entry_point(name: str, config_name: str = "config",
 
         @functools.wraps(task)
         def main() -> None:
+            plan = before_launch is not None and PLAN_FLAG in sys.argv[1:]
+            if plan:
+                sys.argv = [a for a in sys.argv if a != PLAN_FLAG]
             sys.argv = command_line(sys.argv, name)
             OmegaConf.register_new_resolver("help_groups", help_groups, replace=True)
             parsed = _hydra_args(sys.argv[1:])
             if parsed.help:
                 print_help(parsed.config_name or config_name, parsed.overrides, parsed.resolve)
                 return
-            check_command_line(sys.argv[1:], config_name, check)
+            points = check_command_line(sys.argv[1:], config_name, check)
+            if plan and points is None:
+                print(f"error: {PLAN_FLAG} needs a config composed from conf/ (no --config-dir, --info, ...)",
+                      file=sys.stderr)
+                raise SystemExit(USAGE_ERROR)
+            if before_launch is not None and points is not None and not (parsed.cfg or parsed.info):
+                before_launch(points, plan)
+            if plan:
+                return
             hydra_main()
         return main
     return wrap
@@ -132,22 +148,25 @@ def print_help(config_name: str, overrides: Sequence[str], resolve: bool = False
     print(string.Template(template).substitute(CONFIG=config))
 
 
-def check_command_line(args: Sequence[str], config_name: str, check: Callable[[DictConfig], Any]) -> None:
+def check_command_line(args: Sequence[str], config_name: str,
+                       check: Callable[[DictConfig], Any]) -> list[tuple[str, Any]] | None:
     """Compose and ``check`` the config a plain run or ``--cfg`` would use, or every point of a multirun; a
-    config error exits here."""
+    config error exits here. Returns ``(label, check result)`` per point (one, labelled "", for a plain run),
+    or None when the config is not composed from ``conf/``."""
     parsed = _hydra_args(args)
     if (parsed.help or parsed.hydra_help or parsed.info or parsed.shell_completion
             or parsed.config_dir or parsed.config_path or parsed.experimental_rerun):
-        return  # not a config composed from conf/: Hydra (or the task) checks it
+        return None  # not a config composed from conf/: Hydra (or the task) checks it
     name = parsed.config_name or config_name
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         if not parsed.multirun:
-            _refuse_on_error(lambda: check(compose(name, overrides=parsed.overrides)))
-            return
+            return [("", _refuse_on_error(lambda: check(compose(name, overrides=parsed.overrides))))]
         points = _refuse_on_error(lambda: sweep_points(name, parsed.overrides))
+        checked = []
         for num, (label, overrides) in enumerate(points):
             where = f"point {num + 1}/{len(points)}" + (f" ({label})" if label else "")
-            _refuse_on_error(lambda: check_point(name, overrides, check), where)
+            checked.append((label, _refuse_on_error(lambda: check_point(name, overrides, check), where)))
+        return checked
 
 
 def _refuse_on_error(step: Callable[[], T], where: str = "") -> T:

@@ -38,7 +38,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     from stylegan_v.training.job import RUN_LOCK, TrainJob, run_dir_of
 
     point_dir = attach_point(cfg)  # sweep points: the parent MLflow run's id; None for single runs
-    cluster = validate(cfg).cluster
+    typed = validate(cfg)
+    cluster = typed.cluster
     if isinstance(cluster, SlurmClusterConfig):
         check_slurm_ready(cluster)  # partition and node count against sinfo, before anything is prepared or queued
     run_dir = run_dir_of(cfg)
@@ -51,6 +52,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         pass  # refuse before queueing when another job trains into this folder (the job locks it again)
     prepare.ensure_prepared(cfg)
     log.info("run directory %s", run_dir)
+    record_projection(typed, run_dir)
     job = submit(TrainJob(), resolved_yaml(cfg), cluster=cluster, name=f"train-{run_dir.name}")
     if isinstance(cluster, SlurmClusterConfig) and not cluster.wait:
         log.info("queued job %s; follow it with `squeue -j %s` and `sacct -j %s`", job.job_id, job.job_id,
@@ -62,6 +64,21 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if export_dir and result["status"] == "finished":
         export(Path(result["run_dir"]), Path(export_dir), result)
     return result
+
+
+def record_projection(typed: Any, run_dir: Path) -> None:
+    """The launch's projected cost in the run dir, for MLflow (``cost/projected_gpu_days`` beside the
+    measured ``cost/gpu_days``) and the reports: measured here on a cache miss when this machine is the
+    target device class, otherwise the cached figure or none."""
+    from stylegan_v.files import atomic_write_json
+    from stylegan_v.launch.plan import project
+    from stylegan_v.tracking.cost import PROJECTED_FILE
+
+    p = project(typed)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(run_dir / PROJECTED_FILE, {
+        "gpu_days": p.gpu_days, "device_days": p.device_days, "wall_s": p.wall_s, "steps": p.steps,
+        "step_s": p.step_s, "device": p.device, "source": p.source}, indent=2)
 
 
 def export(run_dir: Path, out: Path, summary: dict[str, Any]) -> None:
@@ -86,7 +103,13 @@ def export(run_dir: Path, out: Path, summary: dict[str, Any]) -> None:
 register_configs()
 
 
-@entry_point("train", check=validate)
+def _before_launch(points: list[tuple[str, Any]], plan: bool) -> None:
+    from stylegan_v.launch.plan import before_launch
+
+    before_launch(points, plan)
+
+
+@entry_point("train", check=validate, before_launch=_before_launch)
 def main(cfg: DictConfig) -> None:
     run(cfg)
 

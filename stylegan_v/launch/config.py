@@ -39,11 +39,16 @@ class LocalClusterConfig:
     processes: int = 0  # 0: run in this process (debuggable); N >= 1: N local processes (DDP over gloo)
     timeout_min: int = 60 * 24  # wall-clock limit of a local job, minutes
     log_dir: str = "${paths.runs_dir}/_submitit"  # submitit logs; each submission gets a fresh sub-folder
+    # Refuse a submission (one run, or all points of a sweep) whose projected GPU-days exceed this, before
+    # anything queues; null = no cap. The projection is `--plan`'s (stylegan_v/launch/plan.py).
+    max_gpu_days: float | None = None
 
     def __post_init__(self) -> None:
         _require(self.kind == "local", "kind", "must be 'local' for the local schema", self.kind)
         _require(self.processes >= 0, "processes", "must be >= 0 (0 = in this process)", self.processes)
         _require(self.timeout_min > 0, "timeout_min", "must be > 0", self.timeout_min)
+        _require(self.max_gpu_days is None or self.max_gpu_days >= 0, "max_gpu_days", "must be null or >= 0",
+                 self.max_gpu_days)
 
 
 @dataclass
@@ -64,6 +69,12 @@ class SlurmClusterConfig:
     qos: str | None = None  # Slurm QOS
     constraint: str | None = None  # node feature constraint, e.g. "volta32gb"
     job_name: str = "stylegan_v"
+    # Refuse a submission (one run, or all points of a sweep) whose projected GPU-days exceed this, before
+    # anything queues; null = no cap. The projection is `--plan`'s (stylegan_v/launch/plan.py).
+    max_gpu_days: float | None = None
+    # The GPU model the jobs land on, as CUDA names it (e.g. "NVIDIA H200"): the device class whose measured
+    # step time `--plan` looks up in the step-time cache; null = no projection for GPU jobs.
+    device_class: str | None = None
     wait: bool = True  # wait for the job to end (DVC stages); false = return once queued (submit and walk away)
     log_dir: str = "${paths.runs_dir}/_submitit"  # shared filesystem; each submission gets a fresh sub-folder
     additional_parameters: dict[str, Any] = field(default_factory=dict)  # passed to sbatch verbatim
@@ -91,6 +102,8 @@ class SlurmClusterConfig:
                          ("timeout_min", 1), ("signal_delay_s", 0), ("max_num_timeout", 0)):
             _require(getattr(self, key) >= low, key, f"must be >= {low}", getattr(self, key))
         _require(self.mem_gb is None or self.mem_gb > 0, "mem_gb", "must be null or > 0", self.mem_gb)
+        _require(self.max_gpu_days is None or self.max_gpu_days >= 0, "max_gpu_days", "must be null or >= 0",
+                 self.max_gpu_days)
         _require(self.signal_delay_s < self.timeout_min * 60, "signal_delay_s",
                  f"must be shorter than the time limit ({self.timeout_min * 60} s)", self.signal_delay_s)
         for line in self.setup:

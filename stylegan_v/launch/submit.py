@@ -108,20 +108,26 @@ def check_slurm_ready(cluster: SlurmClusterConfig) -> None:
                 cluster.nodes)
 
 
+def slurm_parameters(cluster: SlurmClusterConfig) -> dict[str, Any]:
+    """The sbatch request of one job (submitit's SlurmExecutor parameters); ``--plan`` prints it."""
+    params: dict[str, Any] = dict(
+        job_name=cluster.job_name, nodes=cluster.nodes, ntasks_per_node=cluster.tasks_per_node,
+        cpus_per_task=cluster.cpus_per_task, time=cluster.timeout_min, signal_delay_s=cluster.signal_delay_s,
+        additional_parameters=dict(cluster.additional_parameters),
+    )
+    optional = dict(partition=cluster.partition, account=cluster.account, qos=cluster.qos,
+                    constraint=cluster.constraint, gpus_per_node=cluster.gpus_per_node or None,
+                    mem=f"{int(cluster.mem_gb * 1024)}M" if cluster.mem_gb else None,
+                    setup=list(cluster.setup) or None)
+    params.update({k: v for k, v in optional.items() if v is not None})
+    return params
+
+
 def make_executor(cluster: ClusterConfig, folder: Path) -> submitit.Executor:
     if isinstance(cluster, SlurmClusterConfig):
         check_slurm_ready(cluster)
         executor = submitit.SlurmExecutor(folder=folder / "%j", max_num_timeout=cluster.max_num_timeout)
-        params: dict[str, Any] = dict(
-            job_name=cluster.job_name, nodes=cluster.nodes, ntasks_per_node=cluster.tasks_per_node,
-            cpus_per_task=cluster.cpus_per_task, time=cluster.timeout_min, signal_delay_s=cluster.signal_delay_s,
-            additional_parameters=dict(cluster.additional_parameters),
-        )
-        optional = dict(partition=cluster.partition, account=cluster.account, qos=cluster.qos,
-                        constraint=cluster.constraint, gpus_per_node=cluster.gpus_per_node or None,
-                        mem=f"{int(cluster.mem_gb * 1024)}M" if cluster.mem_gb else None,
-                        setup=list(cluster.setup) or None)
-        params.update({k: v for k, v in optional.items() if v is not None})
+        params = slurm_parameters(cluster)
         executor.update_parameters(**params)
         return executor
     if isinstance(cluster, LocalClusterConfig):

@@ -16,12 +16,14 @@ own figure for the same jobs, and the two can be compared.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import socket
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from stylegan_v.sacct import SacctError, sacct_rows
@@ -181,3 +183,17 @@ def cost_metrics(meter: CostMeter, with_sacct: bool = True, now: float | None = 
             metrics["cost/sacct_gpu_days"] = slurm["gpu_days"]
             metrics["cost/sacct_device_days"] = slurm["device_days"]
     return metrics
+
+
+PROJECTED_FILE = "projected_cost.json"  # in the run dir: the launch's projection (``--plan``'s figures)
+
+
+def projected_cost_metrics(run_dir: Path) -> dict[str, float]:
+    """``cost/projected_gpu_days`` and ``cost/projected_device_days`` from the run dir's projection, to sit
+    beside the measured ``cost/gpu_days``; empty when the launch could not project (no measured step time)."""
+    path = Path(run_dir) / PROJECTED_FILE
+    if not path.exists():
+        return {}
+    record = json.loads(path.read_text())
+    return {f"cost/projected_{key}": float(record[key]) for key in ("gpu_days", "device_days")
+            if record.get(key) is not None}

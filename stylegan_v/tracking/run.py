@@ -43,6 +43,7 @@ from typing import Any
 from stylegan_v.errors import tracking_failure
 from stylegan_v.files import append_jsonl
 from stylegan_v.tracking.config import TrackingConfig
+from stylegan_v.tracking.cost import projected_cost_metrics
 from stylegan_v.tracking.records import (
     CLOSE_STATUSES,
     JOURNAL_FILE,
@@ -144,6 +145,10 @@ class RunTracker(NullTracker):
             segment = {TAG_SLURM_JOB_IDS: os.environ.get("SLURM_JOB_ID"),
                        TAG_HOSTS: os.environ.get("SLURM_JOB_NODELIST") or socket.gethostname()}
             tracker.append_tags({k: v for k, v in segment.items() if v})
+            projected = projected_cost_metrics(run_dir)
+            if projected:  # a fixed figure, not a curve: to MLflow only, not to metrics.jsonl (the run's curves)
+                record = {"op": "metrics", "time": now_ms(), "step": 0, "metrics": projected}
+                tracker._send(record, tracker._journal(record))
         return tracker
 
     def _connect(self) -> None:
