@@ -338,7 +338,7 @@ ABLATION_FAMILIES = {
     "period_scaling": "Period scaling of the positional embedding (appendix B.3, Figure 9)",
     "omega_min": "Shortest initial period ω_min (appendix A.1, B.3)",
     "kernel_size": "Motion mapping kernel size (appendix B.1)",
-    "k_frames": "Frames per video k in sparse training (§3.3, appendix H)",
+    "num_frames": "Frames per video k in sparse training (§3.3, appendix H)",
     "failed_experiments": "Failed experiments (appendix D)",
     "paper_text": "The paper's text against the official code (motion module)",
     "baselines": "Baselines: motion codes and generators (appendix C, Table 6)",

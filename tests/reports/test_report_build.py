@@ -78,7 +78,7 @@ def test_full_report_from_a_real_store(store, tmp_path) -> None:
     assert result["num_runs"] == 3, "the sweep parent is not a training run"
     tables = out / "tables"
     for key in ("table4", "table5", "table6", "table7", "figure9_cycles", "runs", "ablation_period_scaling",
-                "ablation_omega_min", "ablation_kernel_size", "ablation_k_frames", "ablation_failed_experiments",
+                "ablation_omega_min", "ablation_kernel_size", "ablation_num_frames", "ablation_failed_experiments",
                 "ablation_baselines"):
         for suffix in ("md", "tex", "csv"):
             assert (tables / f"{key}.{suffix}").stat().st_size > 0, f"{key}.{suffix}"
