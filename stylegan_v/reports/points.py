@@ -100,10 +100,14 @@ def submitted_sweeps(store: RunStore) -> dict[str, SubmittedSweep]:
     return out
 
 
-def run_overrides(run: RunInfo, sweeps: dict[str, SubmittedSweep]) -> tuple[list[str], str]:
-    """The overrides the run's point ran with and where they come from (its sweep.json, else its label)."""
+def run_point(run: RunInfo, sweeps: dict[str, SubmittedSweep]) -> tuple[SubmittedSweep, SweepPoint] | None:
+    """The submitted sweep and point a run belongs to (through its parent run), when its sweep.json is readable."""
     sweep = sweeps.get(run.tags.get(TAG_PARENT, ""))
     point = sweep.point_of(run) if sweep is not None else None
-    if point is not None:
-        return list(point.overrides), f"{sweep.sweep_dir.name}/{SWEEP_FILE}"
-    return label_overrides(run.sweep_point or ""), "the point label (sweep.json out of reach)"
+    return (sweep, point) if point is not None else None
+
+
+def run_overrides(run: RunInfo, sweeps: dict[str, SubmittedSweep]) -> list[str]:
+    """The overrides the run's point ran with: from its sweep.json, else read back from its point label."""
+    found = run_point(run, sweeps)
+    return list(found[1].overrides) if found is not None else label_overrides(run.sweep_point or "")
