@@ -144,7 +144,7 @@ def check_across_groups(typed: Any) -> None:
         k = int(dataset.sampling.num_frames)
         if model.name == "g3an":  # a 16-frame generator; its video D needs >= 13 frames
             require(13 <= k <= 16, "dataset.sampling.num_frames", "must be 13..16 for model=g3an (it makes 16-frame "
-                    "videos; +sweep/baselines=g3an sets 16 consecutive frames)", k)
+                    "videos; +sweep/baselines=g3an sets 16 frames at a random stride of 2 or 3)", k)
         if model.name == "mocogan_sg2" and model.mocogan.video_d_time_paddings == 0:
             require(k >= 16, "dataset.sampling.num_frames", "must be >= 16 for model=mocogan_sg2 (MoCoGAN's 3-D video "
                     "D without time padding; +sweep/baselines=mocogan_sg2 sets 16 consecutive frames)", k)

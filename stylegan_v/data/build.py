@@ -41,7 +41,7 @@ from stylegan_v.progress import progress_bar
 log = logging.getLogger(__name__)
 
 # Config keys that do not change the written content (and so do not change the config hash).
-NON_CONTENT_KEYS = ("num_workers", "zip", "sampling", "on_mismatch")
+NON_CONTENT_KEYS = ("num_workers", "zip", "sampling", "on_mismatch", "resize_on_load")
 
 
 def default_workers() -> int:
@@ -86,6 +86,13 @@ def differences(manifest: dict[str, Any], settings: Settings) -> dict[str, tuple
     return found or {"config hash": (manifest.get("config_hash"), chash)}
 
 
+def downsampled(manifest: dict[str, Any], settings: Settings) -> bool:
+    """True when the prepared dataset differs from ``settings`` only in a higher resolution: the one difference
+    reading with ``resize_on_load`` makes up for."""
+    prepared = int(manifest.get("resolution", 0))
+    return prepared > int(settings["resolution"]) and not differences(manifest, {**settings, "resolution": prepared})
+
+
 class DatasetMismatch(ConfigError):
     """The dataset prepared under a config's ``dataset.name`` was built with other settings."""
 
@@ -96,7 +103,8 @@ def open_prepared(settings: Settings, data_dir: Path, build_missing: bool) -> Vi
     The dataset published under ``settings["name"]`` must have been built with these settings; otherwise the
     run is refused naming what differs (:class:`DatasetMismatch`), or, with ``on_mismatch=prepare``, this
     config's version is prepared (or published again, when it was built before). A dataset not prepared at all
-    is prepared when ``build_missing`` or ``on_mismatch=prepare``.
+    is prepared when ``build_missing`` or ``on_mismatch=prepare``. With ``resize_on_load``, one prepared at a
+    higher resolution and otherwise these settings is opened with its frames downsampled to ``resolution``.
     """
     name, on_mismatch = settings["name"], settings.get("on_mismatch", "refuse")
     try:
@@ -109,6 +117,12 @@ def open_prepared(settings: Settings, data_dir: Path, build_missing: bool) -> Vi
         found = differences(videos.manifest, settings)
         if not found:
             return videos
+        if settings.get("resize_on_load") and downsampled(videos.manifest, settings):
+            path = videos.path
+            videos.close()
+            log.info("dataset %s: reading its %d² frames downsampled to %d² (dataset.resize_on_load)", name,
+                     videos.resolution, settings["resolution"])
+            return VideoDataset(path, resolution=int(settings["resolution"]))
         videos.close()
         what = mismatch(name, videos.path, found)
         if on_mismatch == "refuse":

@@ -94,6 +94,10 @@ class DatasetConfig:
     # A dataset already prepared under this name with other settings: "refuse" the run (naming what differs),
     # or "prepare" this config's version (published beside the other; runs reading that one keep it).
     on_mismatch: str = "refuse"
+    # True: a dataset prepared at a higher resolution, with otherwise these settings, is read with every frame
+    # downsampled to `resolution` (Pillow's Lanczos, antialiased: the filter prepare resizes with) instead of
+    # being refused. A reading setting: the baselines that train at 64² read the same prepared data as the rest.
+    resize_on_load: bool = False
     # Video-file recipes.
     extensions: list[str] = field(default_factory=lambda: [".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"])
     include: list[str] = field(default_factory=list)  # fnmatch patterns on relative paths; empty = all

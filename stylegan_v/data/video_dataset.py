@@ -28,9 +28,13 @@ __all__ = ["VideoDataset", "resolve_dataset_path"]
 
 
 class VideoDataset:
-    """Videos of a prepared dataset: ``num_videos``, ``video_length(i)``, ``read_frames(i, indices)``."""
+    """Videos of a prepared dataset: ``num_videos``, ``video_length(i)``, ``read_frames(i, indices)``.
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    ``resolution``: read frames downsampled to this size (Pillow's Lanczos, antialiased, as prepare resizes);
+    None = the prepared resolution. Only smaller sizes: upsampling would invent detail the data never had.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], resolution: int | None = None) -> None:
         self.path, hold = open_reader(path)  # the version data/<name> points at now, held from here on
         # Released by close() or when the object goes away; callable once, so a descriptor is never closed twice.
         self._release = weakref.finalize(self, _release, hold, os.getpid()) if hold is not None else None
@@ -44,7 +48,12 @@ class VideoDataset:
         self.lengths = np.array([v["num_frames"] for v in videos], dtype=np.int64)
         self.ext = self.manifest["image_format"]
         self.fps = float(self.manifest["fps"])
-        self.resolution = int(self.manifest["resolution"])
+        self.prepared_resolution = int(self.manifest["resolution"])  # frames on disk are this size
+        self.resolution = self.prepared_resolution if resolution is None else int(resolution)  # frames read
+        if not 1 <= self.resolution <= self.prepared_resolution:
+            self.close()
+            raise ValueError(f"{path}: frames can be read at most at the prepared {self.prepared_resolution}², "
+                             f"asked for {self.resolution}²")
         self.channels = int(self.manifest.get("channels", 3))  # 1: grayscale frames
         self._mode = {1: "L", 3: "RGB"}[self.channels]
         label_ids = {name: i for i, name in enumerate(self.manifest.get("label_names", []))}
@@ -100,7 +109,10 @@ class VideoDataset:
             source = io.BytesIO(self._zipfile().read(rel)) if self.is_zip else self._root + rel
             with Image.open(source) as image:
                 image.load()
-                frames.append(np.asarray(image if image.mode == self._mode else image.convert(self._mode)))
+                image = image if image.mode == self._mode else image.convert(self._mode)
+                if self.resolution != self.prepared_resolution:
+                    image = image.resize((self.resolution, self.resolution), Image.Resampling.LANCZOS)
+                frames.append(np.asarray(image))
         out = np.stack(frames).reshape(len(indices), self.resolution, self.resolution, self.channels)
         return out
 

@@ -6,9 +6,9 @@ another in this process, ``cluster=slurm`` as ONE Slurm job array through hydra-
 each array element already *is* the Slurm job of that point (see :func:`in_launcher_job`).
 
 Submitting side, :class:`SweepCallback` (``on_multirun_start``, once per sweep, before any point starts):
-prepares the dataset, opens the sweep's MLflow **parent run** (its id in ``<sweep dir>/mlflow_run.json``)
-and writes ``<sweep dir>/sweep.json`` (name, experiment, the points in job-number order). With
-``cluster.wait=false`` it also ends the submitting process once every point is in the Slurm queue
+prepares (or checks) the dataset of every point, opens the sweep's MLflow **parent run** (its id in
+``<sweep dir>/mlflow_run.json``) and writes ``<sweep dir>/sweep.json`` (name, experiment, the points in
+job-number order). With ``cluster.wait=false`` it also ends the submitting process once every point is in the Slurm queue
 ("submit and walk away"): Hydra launchers are synchronous (they wait for every job's result) and a
 launcher of our own would have to live in the ``hydra_plugins`` package, so a watcher thread exits the
 process as soon as submitit has recorded the whole array.
@@ -137,6 +137,31 @@ def expand_points(config: DictConfig) -> list[list[str]]:
     return [list(point) for batch in batches for point in batch]
 
 
+def point_configs(config: DictConfig, points: list[list[str]]) -> list[DictConfig]:
+    """Each point's config composed as the launcher composes it for the point's job (Hydra's own
+    ``load_sweep_config``), from the sweep's master config and the point's overrides."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    loader = GlobalHydra.instance().config_loader()
+    return [loader.load_sweep_config(config, list(overrides)) for overrides in points]
+
+
+def prepare_points(points: list[DictConfig]) -> None:
+    """Prepare, or check against its manifest, the dataset of every point before any point is queued: the
+    check a single run makes (:func:`stylegan_v.prepare.ensure_prepared`), on the submitting side for Slurm and
+    local points alike. Once per distinct dataset config, the largest resolution first, so that a point reading
+    the data downsampled at load (``dataset.resize_on_load``, G3AN's 64²) finds the full-size version instead of
+    preparing a small one under the same name."""
+    from stylegan_v import prepare
+
+    distinct: dict[str, DictConfig] = {}
+    for point in points:
+        key = json.dumps([str(point.paths.data_dir), prepare.settings_of(point)], sort_keys=True, default=str)
+        distinct.setdefault(key, point)
+    for point in sorted(distinct.values(), key=lambda p: -int(p.dataset.resolution)):
+        prepare.ensure_prepared(point)
+
+
 def uses_submitit_launcher(hydra_cfg: Any) -> bool:
     return str(hydra_cfg.launcher.get("_target_", "")).startswith(SUBMITIT_LAUNCHER_PREFIX)
 
@@ -246,7 +271,6 @@ class SweepCallback(Callback):
             fail_parent_run(sweep_dir, "did not finish launching")
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from stylegan_v import prepare
         from stylegan_v.configs import as_schema
         from stylegan_v.launch.config import SlurmClusterConfig
         from stylegan_v.launch.submit import check_slurm_ready
@@ -255,8 +279,8 @@ class SweepCallback(Callback):
             check_slurm_ready(as_schema(SlurmClusterConfig, OmegaConf.to_container(config.cluster, resolve=True)))
         sweep_dir = Path(str(config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        prepare.ensure_prepared(config)  # once here, not by points racing each other
         expanded = expand_points(config)
+        prepare_points(point_configs(config, expanded))  # once here, not by points racing each other
         swept = swept_keys(config, expanded)
         points = [{"num": num, "point": point_label(overrides, swept), "overrides": overrides}
                   for num, overrides in enumerate(expanded)]

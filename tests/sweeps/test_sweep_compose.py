@@ -4,6 +4,7 @@ swept keys (no run: Hydra composition only)."""
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -19,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 SWEEPS = sorted(p.stem for p in (REPO / "sweeps").glob("*.yaml") if not p.stem.startswith("_"))
 EXPERIMENTS = sorted(p.stem for p in (REPO / "conf" / "experiment").glob("*.yaml"))
 EXPECTED_SWEEPS = {"period_scaling", "omega_min", "omega_max", "kernel_size", "motion_distance", "num_frames",
-                   "failed_experiments", "baselines", "augmentation", "paper_text"}
+                   "failed_experiments", "baselines", "augmentation", "paper_text", "lstm_motion"}
 IGNORED = ("sweep", "hydra")  # the sweep's own bookkeeping; everything else must be the swept keys
 
 
@@ -65,17 +66,14 @@ def _declared(override: str) -> tuple[set[str], dict[str, Any]]:
     return prefixes, {k: v for k, v in _flat({k: v for k, v in body.items() if k != "defaults"}).items()}
 
 
+def _sweep_wide(sweep: str) -> dict[str, Any]:
+    """Leaf values a sweep file sets for all its points alike (e.g. the metrics every point scores)."""
+    body = yaml.safe_load((REPO / "sweeps" / f"{sweep}.yaml").read_text()) or {}
+    return _flat({k: v for k, v in body.items() if k not in ("defaults", *IGNORED)})
+
+
 def test_every_issue_sweep_exists() -> None:
     assert EXPECTED_SWEEPS <= set(SWEEPS), f"missing sweeps: {EXPECTED_SWEEPS - set(SWEEPS)}"
-
-
-def _incompatible(sweep: str, point: list[str], experiment: str) -> str | None:
-    """A baseline with another model schema cannot take an experiment's StyleGAN-V-only model keys."""
-    if sweep == "baselines" and "+sweep/baselines=g3an" in point:
-        body = yaml.safe_load((REPO / "conf" / "experiment" / f"{experiment}.yaml").read_text()) or {}
-        if body.get("model"):
-            return f"experiment {experiment} sets StyleGAN-V model keys {sorted(body['model'])} that G3AN lacks"
-    return None
 
 
 _BASES: dict[str, dict[str, Any]] = {}
@@ -100,19 +98,14 @@ def _check_points(sweep: str, experiment: str, every_point: bool) -> None:
     for overrides in chosen:
         point_overrides = [o for o in overrides if o.partition("=")[0].lstrip("+~") in swept]
         assert len(point_overrides) == len(swept)
-        reason = _incompatible(sweep, overrides, experiment)
-        if reason is not None:
-            with pytest.raises(Exception, match="not in 'G3ANConfig'"):
-                _compose(*overrides)
-            continue
         cfg = _compose(*overrides, hydra=True)
         HydraConfig.instance().set_config(cfg)
         labels.add(cfg.sweep.point)
         assert cfg.sweep.name == sweep
         OmegaConf.to_object(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]))  # range checks pass
         point = _plain(cfg)
-        prefixes: set[str] = set()
-        values: dict[str, Any] = {}
+        values: dict[str, Any] = _sweep_wide(sweep)
+        prefixes: set[str] = set(values)
         for override in point_overrides:
             p, v = _declared(override)
             prefixes |= p
@@ -122,8 +115,7 @@ def _check_points(sweep: str, experiment: str, every_point: bool) -> None:
         assert not stray, f"{sweep} {point_overrides} also changes {sorted(stray)}"
         for key, value in values.items():
             assert point[key] == value, f"{sweep} {point_overrides}: {key}={point[key]!r}, expected {value!r}"
-    assert len(labels) == len([p for p in chosen if _incompatible(sweep, p, experiment) is None]), \
-        "every point has its own label"
+    assert len(labels) == len(chosen), "every point has its own label"
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
@@ -168,3 +160,30 @@ def test_a_sweep_file_without_multirun_is_an_error(tmp_path) -> None:
     HydraConfig.instance().set_config(cfg)  # RUN mode, as `python -m stylegan_v.train +sweep=...` without -m
     with pytest.raises(ValueError, match="multirun"):
         attach_point(cfg)
+
+
+def _validated_points(sweep: str, experiment: str) -> list[Any]:
+    """Every point of a sweep on an experiment, validated as ``train`` validates it (cross-group rules too)."""
+    from stylegan_v.configs import check_across_groups
+
+    master = _compose(f"+sweep={sweep}", f"experiment={experiment}", hydra=True)
+    typed = []
+    for overrides in expand_points(master):
+        cfg = _compose(*overrides, hydra=True)
+        HydraConfig.instance().set_config(cfg)
+        groups = OmegaConf.to_object(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]))  # group checks
+        point = SimpleNamespace(**groups)
+        check_across_groups(point)  # and the rules spanning groups, as `validate` runs them before queueing
+        typed.append(point)
+    return typed
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_lstm_motion_compares_ours_with_lstm_codes_on_fvd128(experiment: str) -> None:
+    """Appendix C's comparison: ours and LSTM motion codes at two anchor distances, each scoring FVD_128."""
+    points = _validated_points("lstm_motion", experiment)
+    ours = points[0].model.motion
+    assert [(str(p.model.motion.kind), p.model.motion.distance) for p in points] == \
+        [("acyclic", ours.distance), ("lstm", ours.distance), ("lstm", 1)]
+    for p in points:
+        assert p.training.metrics == ["fvd2048_16f", "fvd2048_128f"] and p.sweep["name"] == "lstm_motion"

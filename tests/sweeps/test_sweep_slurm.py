@@ -158,7 +158,7 @@ def test_walk_away_then_usr2_requeues_a_point_through_the_launcher(tmp_path) -> 
     print(f"submit-and-walk-away returned after {submit_s:.1f} s")
 
 
-BASELINES = ["experiment=smoke", "+sweep=baselines", "+sweep/baselines=stylegan_v,mocogan_sg2,g3an_cpu",
+BASELINES = ["experiment=smoke", "+sweep=baselines", "+sweep/baselines=stylegan_v,stylegan2,mocogan_sg2,g3an_cpu",
              "dataset.num_videos=8", "training.batch_size=2", "training.max_steps=2", "training.num_workers=0",
              "training.sample_grid=[1,2]", "training.metrics=[fvd256_16f]", "metrics.num_videos=2",
              "metrics.progress=false"]
@@ -167,9 +167,9 @@ BASELINES = ["experiment=smoke", "+sweep=baselines", "+sweep/baselines=stylegan_
 @pytest.mark.slurm
 @pytest.mark.usefixtures("slurm_cluster")
 def test_baselines_sweep_fills_the_baseline_rows_of_table6(tmp_path) -> None:
-    """StyleGAN-V, MoCoGAN+SG2 and G3AN (each with its own recipe) as one array on the same data: three
-    FINISHED child runs with FVD and cost under one parent; the report's Table 6 takes its baseline rows from
-    them, marked as the reduced protocol."""
+    """StyleGAN-V, StyleGAN2 (motion off), MoCoGAN+SG2 and G3AN (each with its own recipe) as one array on the
+    same data: four FINISHED child runs with FVD and cost under one parent; the report's Table 6 takes its
+    baseline rows from them, marked as the reduced protocol."""
     command = [sys.executable, "-m", "stylegan_v.train", "-m", f"paths.data_dir={tmp_path / 'data'}",
                f"paths.runs_dir={tmp_path / 'runs'}", f"paths.cache_dir={_cache_dir()}",
                f"tracking.tracking_uri=sqlite:///{tmp_path / 'mlflow.db'}", *BASELINES, *SLURM]
@@ -177,7 +177,8 @@ def test_baselines_sweep_fills_the_baseline_rows_of_table6(tmp_path) -> None:
     assert done.returncode == 0, done.stderr[-4000:]
     sweep = json.loads((_sweep_dir(tmp_path, "baselines") / "sweep.json").read_text())
     _, _, children = _child_runs(tmp_path, sweep["parent_run_id"])
-    assert sorted(c.data.params["model.name"] for c in children) == ["g3an", "mocogan_sg2", "stylegan_v"]
+    assert sorted((c.data.params["model.name"], c.data.params.get("model.motion.kind")) for c in children) == [
+        ("g3an", None), ("mocogan_sg2", "lstm"), ("stylegan_v", "acyclic"), ("stylegan_v", "none")]
     for child in children:
         assert child.info.status == "FINISHED"
         assert child.data.metrics["metrics/fvd256_16f"] > 0 and child.data.metrics["cost/device_days"] > 0
@@ -194,6 +195,8 @@ def test_baselines_sweep_fills_the_baseline_rows_of_table6(tmp_path) -> None:
         line = next(line for line in table6.splitlines() if line.startswith(f"| {row} |"))
         ours = line.split("|")[3].strip()  # the "FVD₁₆ (ours)" cell
         assert "†" in ours and ours[0].isdigit(), line
+    stylegan2 = next(line for line in table6.splitlines() if line.startswith("| StyleGAN2 [29] |"))
+    assert "not run" not in stylegan2 and "N/A (image generator)" in stylegan2, stylegan2
 
 
 @pytest.mark.slurm
