@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from stylegan_v.metrics.fvd import FVDProtocol
+from stylegan_v.metrics.records import read_records
 from stylegan_v.models.periods import scheme_cycle_length
 from stylegan_v.reports.paper import PAPER_NUMBERS, PaperNumbers
 from stylegan_v.reports.points import SubmittedSweep, matches, run_overrides, run_point, submitted_sweeps
@@ -178,6 +179,7 @@ def _ds_label(name: str) -> str:
 # ------------------------------------------------------------------------------------------ Table 5
 
 TABLE5_MODELS = {"MoCoGAN+SG2 (ours)": ("mocogan_sg2", None), "StyleGAN-V (ours)": ("stylegan_v", "acyclic")}
+IS_METRIC = "isv2048_ucf"  # the paper's protocol: C3D, 2048 videos x 16 frames, 10 splits
 
 
 def _model_runs(runs: list[RunInfo], dataset: str, model: str, motion: str | None) -> list[RunInfo]:
@@ -187,7 +189,31 @@ def _model_runs(runs: list[RunInfo], dataset: str, model: str, motion: str | Non
     return plain or match
 
 
-def table5(paper: PaperNumbers, store: RunStore, dataset: str) -> Table:
+def real_video_records(data_dir: Path | None, dataset: str, metric: str = IS_METRIC) -> list[dict[str, Any]]:
+    """IS records of the real videos themselves: ``python -m stylegan_v.evaluate metrics.fake=<data_dir>/<dataset>``
+    appends them (key ``fake``: the video set scored) to ``<data_dir>/eval-<dataset>/metric-<metric>.jsonl``."""
+    if data_dir is None:
+        return []
+    return [r for r in read_records(data_dir / f"eval-{dataset}", metric)
+            if r.get("fake") and Path(str(r["fake"])).name == dataset]
+
+
+def real_videos_cell(data_dir: Path | None, dataset: str) -> tuple[str, str | None]:
+    records = real_video_records(data_dir, dataset)
+    ok = [r for r in records if r.get("status") == "ok" and r.get("value") is not None]
+    if not ok:
+        if records:
+            message = str(records[-1].get("message", "")).split("\n")[0][:80]
+            return missing(f"weights missing: {message}"), None
+        return missing(f"not measured: python -m stylegan_v.evaluate metrics=paper dataset={dataset} "
+                       f"metrics.fake={data_dir or '<data_dir>'}/{dataset} metrics.names=[{IS_METRIC}]"), None
+    rec = ok[-1]
+    cell = fmt_mean_std(float(rec["value"]), rec.get("std")) + (f" {REDUCED_MARK}" if rec.get("reduced") else "")
+    return cell, (f"Real videos: {IS_METRIC} of the video set `{rec['fake']}` ({rec.get('num_fake', '?')} videos, "
+                  f"{rec.get('splits', '?')} splits; record {rec['path']} in {data_dir / f'eval-{dataset}'})")
+
+
+def table5(paper: PaperNumbers, store: RunStore, dataset: str, data_dir: Path | None = None) -> Table:
     runs = store.finished_training_runs()
     table = Table("table5", f"Table 5. Inception Score on UCF-101 (C3D at 112²): paper beside ours ({dataset})",
                   ["Method", "IS (paper)", "IS (ours)"])
@@ -199,11 +225,13 @@ def table5(paper: PaperNumbers, store: RunStore, dataset: str) -> Table:
             if run is None:
                 cell = missing(f"not run: {model} on {dataset}")
             else:
-                cell, note = metric_cell(run, "isv2048_ucf")
+                cell, note = metric_cell(run, IS_METRIC)
                 if note:
                     notes.append(f"{row}: {note}")
         elif row == "Real videos":
-            cell = missing("not run: IS of the real videos (evaluate with metrics.fake=<dataset>)")
+            cell, note = real_videos_cell(data_dir, dataset)
+            if note:
+                notes.append(note)
         else:
             cell = missing("external method, not reimplemented here")
         table.add([row, paper.text("table5", row, "IS"), cell])

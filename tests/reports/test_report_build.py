@@ -182,6 +182,37 @@ def test_full_report_from_a_real_store(store, tmp_path) -> None:
     assert "Generated at" not in "".join(p.read_text() for p in tables.iterdir())
 
 
+def test_table5_real_videos_cell_reads_the_evaluate_record(store, compose, tmp_path, monkeypatch) -> None:
+    """``evaluate metrics.fake=<data_dir>/<dataset>`` scores the real videos themselves; Table 5's "Real videos"
+    cell reads its record (here first without C3D weights: an "unavailable" record, then a measured one)."""
+    from stylegan_v import evaluate
+    from stylegan_v.reports.paper_tables import table5
+    from stylegan_v.reports.runs import load_runs
+
+    monkeypatch.delenv("STYLEGAN_V_C3D_WEIGHTS", raising=False)
+    data_dir = store["tmp"] / "data"
+    dataset = store["cfg"].dataset.name
+    (tmp_path / "weights").mkdir()  # an empty weights cache: C3D is absent
+    cfg = compose(*TINY, f"paths.data_dir={data_dir}", f"paths.cache_dir={tmp_path}",
+                  f"metrics.fake={data_dir / dataset}", "metrics.names=[isv2048_ucf]")
+    assert evaluate.run(cfg)["isv2048_ucf"]["status"] == "unavailable"
+    runs = load_runs(store["uri"], "stylegan-v")
+
+    def real_cell(data: Path | None) -> str:
+        table = table5(PaperNumbers(), runs, dataset, data)
+        return next(row for row in table.rows if row[0] == "Real videos")[2]
+
+    assert real_cell(data_dir).startswith("— (weights missing") and "c3d_ucf101.pth" in real_cell(data_dir)
+    assert "not measured: python -m stylegan_v.evaluate" in real_cell(tmp_path), "no record under another data dir"
+    measured = {"isv2048_ucf": {"metric": "isv2048_ucf", "kind": "isv", "status": "ok", "value": 96.5, "std": 0.41,
+                                "reduced": True, "num_fake": 12, "splits": 10}}
+    evaluate.write_results(data_dir / f"eval-{dataset}", measured, {"fake": str(data_dir / dataset), "seed": 0})
+    assert real_cell(data_dir) == "96.50 ± 0.410 †"
+    other = {"isv2048_ucf": {**measured["isv2048_ucf"], "value": 12.0}}
+    evaluate.write_results(data_dir / f"eval-{dataset}", other, {"fake": str(data_dir / "other"), "seed": 0})
+    assert real_cell(data_dir) == "96.50 ± 0.410 †", "a record of another video set is not the real videos'"
+
+
 def test_report_with_no_runs_reads_dashes(tmp_path, compose) -> None:
     cfg = compose(f"paths.data_dir={tmp_path / 'nodata'}", f"tracking.tracking_uri=sqlite:///{tmp_path / 'none.db'}")
     with open_dict(cfg):
