@@ -517,14 +517,17 @@ class Trainer:
                 return "interrupted"
             if self.progress.nimg >= tick_start_nimg + t.kimg_per_tick * 1000 or self._done():
                 self.progress.tick += 1
-                self._log_tick(stats, tick_start_nimg, tick_start_time)
+                snapshot_due = self.progress.tick % t.snapshot_ticks == 0 or self._done()
+                # A snapshot tick leaves the cost to snapshot(): one point per step, measured after the checkpoint.
+                self._log_tick(stats, tick_start_nimg, tick_start_time, with_cost=not snapshot_due)
                 stats.clear()
                 tick_start_nimg, tick_start_time = self.progress.nimg, time.monotonic()
-                if self.progress.tick % t.snapshot_ticks == 0 or self._done():
+                if snapshot_due:
                     self.snapshot()
         return "finished"
 
-    def _log_tick(self, stats: dict[str, list[Tensor]], start_nimg: int, start_time: float) -> None:
+    def _log_tick(self, stats: dict[str, list[Tensor]], start_nimg: int, start_time: float,
+                  with_cost: bool = True) -> None:
         means = {key: float(torch.stack(values).float().mean()) for key, values in stats.items() if values}
         if self.env.is_distributed:
             keys = sorted(means)
@@ -552,7 +555,8 @@ class Trainer:
                      *divmod(eta_min, 60), eta_sec, means.get("loss/G", float("nan")),
                      means.get("loss/D", float("nan")), means["augment/p"], means["resources/peak_memory_mb"])
             if self.progress.tick % self.tracker.cfg.log_every_ticks == 0:
-                means.update(cost_metrics(self.cost, with_sacct=False))
+                if with_cost:
+                    means.update(cost_metrics(self.cost, with_sacct=False))
                 self.tracker.log_metrics(means, step=self.tracker.step_for(self.progress.nimg))
 
     def snapshot(self) -> None:

@@ -99,7 +99,7 @@ def test_usr2_checkpoints_requeues_and_resumes(tiny_cfg) -> None:
     frames = 12 * cfg.training.batch_size * cfg.dataset.sampling.num_frames
     assert steps[-1] == frames, "the last tick of the second segment is logged"
     ours = sum(seg["seconds"] * seg["devices"] for seg in segments) / 86400
-    assert run.data.metrics["cost/device_days"] >= ours * 0.99
+    assert run.data.metrics["cost/device_days"] >= ours, "the last cost point is measured after the last checkpoint"
     assert run.data.metrics["cost/sacct_device_days"] > 0
 
 
