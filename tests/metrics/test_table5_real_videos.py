@@ -25,7 +25,7 @@ def test_the_option_scores_the_real_dataset_into_a_fixed_place() -> None:
                    "paths.runs_dir=/r")
     m = cfg.metrics
     assert list(m.names) == ["isv2048_ucf"] and m.variant == "real_videos" and m.checkpoint is None
-    assert (m.fake, m.output_dir) == ("/d/ucf101", "/r/real_videos/ucf101")
+    assert (m.fake, m.output_dir) == ("/d/ucf101", "/d/eval-ucf101")
 
 
 def test_real_video_is_is_computed_and_recorded(tmp_path: Path) -> None:
@@ -47,7 +47,7 @@ def test_real_video_is_is_computed_and_recorded(tmp_path: Path) -> None:
                    f"metrics.c3d_weights={weights}", "metrics.progress=false", f"paths.cache_dir={tmp_path / 'cache'}")
     results = run(cfg)
     assert results["isv2048_ucf"]["status"] == "ok"
-    (record,) = read_records(tmp_path / "runs" / "real_videos" / cfg.dataset.name, "isv2048_ucf")
+    (record,) = read_records(tmp_path / "data" / f"eval-{cfg.dataset.name}", "isv2048_ucf")
     assert record["variant"] == "real_videos" and record["source"] == "evaluate" and record["checkpoint"] is None
     assert record["fake"] == str(tmp_path / "data" / cfg.dataset.name) and record["num_fake"] == 3
     assert record["value"] == pytest.approx(results["isv2048_ucf"]["value"]) and record["value"] > 1.0
