@@ -23,7 +23,7 @@ def report_config(cfg: DictConfig) -> ReportConfig:
     so the report also works on a config composed without the group."""
     tracking = cfg.get("tracking") or {}
     derived = {"tracking_uri": tracking.get("tracking_uri"), "experiment": tracking.get("experiment", "stylegan-v"),
-               "stats_dir": f"{cfg.paths.data_dir}/stats"}
+               "stats_dir": f"{cfg.paths.data_dir}/stats", "data_dir": str(cfg.paths.data_dir)}
     # resolved in place: the group's interpolations (${paths.data_dir}, ${oc.select:tracking...}) need the root
     given = OmegaConf.to_container(cfg.report, resolve=True) if "report" in cfg and cfg.report is not None else {}
     return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(ReportConfig), derived, given))

@@ -25,6 +25,9 @@ from typing import Any
 from stylegan_v.files import atomic_write_json
 
 CACHE_FILE = "step_times.json"
+# On a CPU the step is timed on at most this many videos and scaled linearly to a rank's batch: CPU time grows
+# in proportion to the batch, and a paper-scale batch at 256² would need tens of GB on the login node.
+CPU_PROBE_VIDEOS = 2
 SECONDS_PER_DAY = 86_400.0
 USAGE_ERROR = 2
 
@@ -147,9 +150,12 @@ def project(typed: Any, measure: bool = True) -> Projection:
     if cached is not None:
         return Projection(step_s=cached, device=wanted, source="cache", **base)
     if measure and wanted == here:
-        seconds = step_time.measure(typed, batch_per_rank(typed), kind)
+        batch = batch_per_rank(typed)
+        probe = batch if kind == "cuda" else min(batch, CPU_PROBE_VIDEOS)
+        seconds = step_time.measure(typed, probe, kind) * batch / probe
         record_step_time(path, key, seconds, wanted)
-        return Projection(step_s=seconds, device=wanted, source="measured here", **base)
+        source = "measured here" if probe == batch else f"measured here on {probe} videos, scaled to {batch}"
+        return Projection(step_s=seconds, device=wanted, source=source, **base)
     return Projection(step_s=None, device=wanted, source=(
         f"no measured step time for {wanted!r} with this model config (run the same command with --plan "
         "on a machine with that device to measure it into the cache)"), **base)

@@ -37,7 +37,7 @@ def build_report(rcfg: ReportConfig) -> dict[str, Any]:
     mcfg = MotionConfig()
     tables: list[Table] = [
         paper_tables.table4(paper, store),
-        paper_tables.table5(paper, store, rcfg.table5_dataset),
+        paper_tables.table5(paper, store, rcfg.table5_dataset, Path(rcfg.data_dir) if rcfg.data_dir else None),
         paper_tables.table6(paper, store, rcfg.table6_dataset),
         paper_tables.table7(paper, stats, stats_dir),
         paper_tables.figure9_cycles(paper, mcfg.omega_min, mcfg.omega_max, mcfg.random_xi, mcfg.random_seed,

@@ -25,6 +25,8 @@ class ReportConfig:
     tracking_uri: str | None = None
     experiment: str = "stylegan-v"  # MLflow experiment holding the runs (tracking.experiment)
     stats_dir: str | None = None  # dataset statistics (data.stats); null = <paths.data_dir>/stats
+    # prepared datasets; evaluations of a real video set (Table 5's real-videos IS) land in <data_dir>/eval-<name>/
+    data_dir: str | None = None  # null = paths.data_dir
     figure_formats: list[str] = field(default_factory=lambda: list(FIGURE_FORMATS))
     dpi: int = 110  # PNG resolution; PDFs are vector
     table6_dataset: str = "faceforensics"  # the paper's Table 6 dataset; ours falls back to the newest run's

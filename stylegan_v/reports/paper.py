@@ -6,8 +6,10 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
+from stylegan_v.reports.points import parse_overrides
+
 PAPER_NUMBERS = Path(__file__).with_name("paper_numbers.csv")
-COLUMNS = ("table", "row", "column", "value", "std", "unit", "source")
+COLUMNS = ("table", "row", "column", "value", "std", "unit", "source", "sweep_point")
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,9 @@ class PaperCell:
     std: str  # "" when the paper gives none
     unit: str
     source: str  # where in the appendix the number is printed
+    # ablation rows: the sweep point the number belongs to, as the Hydra overrides that select it
+    # (space-separated, e.g. ``+sweep/failed_experiments=hierarchical``); "" for the other tables
+    sweep_point: str = ""
 
     def text(self) -> str:
         return f"{self.value} ± {self.std}" if self.std else self.value
@@ -51,6 +56,13 @@ class PaperNumbers:
     def text(self, table: str, row: str, column: str) -> str:
         cell = self.get(table, row, column)
         return cell.text() if cell is not None else "—"
+
+    def sweep_point(self, table: str, row: str) -> list[str]:
+        """The overrides naming the row's sweep point ([] when the row names none)."""
+        named = {c.sweep_point for c in self.cells if c.table == table and c.row == row and c.sweep_point}
+        if len(named) > 1:
+            raise ValueError(f"{PAPER_NUMBERS.name}: row {row!r} of {table} names two sweep points: {sorted(named)}")
+        return parse_overrides(named.pop()) if named else []
 
     def tables(self) -> list[str]:
         return list(dict.fromkeys(c.table for c in self.cells))

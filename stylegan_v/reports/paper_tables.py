@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from stylegan_v.metrics.fvd import FVDProtocol
+from stylegan_v.metrics.records import read_records
 from stylegan_v.models.periods import scheme_cycle_length
-from stylegan_v.reports.paper import PaperNumbers
-from stylegan_v.reports.runs import RunInfo, RunStore
+from stylegan_v.reports.paper import PAPER_NUMBERS, PaperNumbers
+from stylegan_v.reports.points import SubmittedSweep, matches, run_overrides, run_point, submitted_sweeps
+from stylegan_v.reports.runs import TAG_PARENT, RunInfo, RunStore
 from stylegan_v.reports.tables import DASH, Table, fmt_mean_std, fmt_number, missing
 
 FVD_DEFAULTS = {f.name: f.default for f in fields(FVDProtocol)}  # the official FVD protocol
@@ -177,6 +179,7 @@ def _ds_label(name: str) -> str:
 # ------------------------------------------------------------------------------------------ Table 5
 
 TABLE5_MODELS = {"MoCoGAN+SG2 (ours)": ("mocogan_sg2", None), "StyleGAN-V (ours)": ("stylegan_v", "acyclic")}
+IS_METRIC = "isv2048_ucf"  # the paper's protocol: C3D, 2048 videos x 16 frames, 10 splits
 
 
 def _model_runs(runs: list[RunInfo], dataset: str, model: str, motion: str | None) -> list[RunInfo]:
@@ -186,7 +189,31 @@ def _model_runs(runs: list[RunInfo], dataset: str, model: str, motion: str | Non
     return plain or match
 
 
-def table5(paper: PaperNumbers, store: RunStore, dataset: str) -> Table:
+def real_video_records(data_dir: Path | None, dataset: str, metric: str = IS_METRIC) -> list[dict[str, Any]]:
+    """IS records of the real videos themselves: ``python -m stylegan_v.evaluate metrics.fake=<data_dir>/<dataset>``
+    appends them (key ``fake``: the video set scored) to ``<data_dir>/eval-<dataset>/metric-<metric>.jsonl``."""
+    if data_dir is None:
+        return []
+    return [r for r in read_records(data_dir / f"eval-{dataset}", metric)
+            if r.get("fake") and Path(str(r["fake"])).name == dataset]
+
+
+def real_videos_cell(data_dir: Path | None, dataset: str) -> tuple[str, str | None]:
+    records = real_video_records(data_dir, dataset)
+    ok = [r for r in records if r.get("status") == "ok" and r.get("value") is not None]
+    if not ok:
+        if records:
+            message = str(records[-1].get("message", "")).split("\n")[0][:80]
+            return missing(f"weights missing: {message}"), None
+        return missing(f"not measured: python -m stylegan_v.evaluate metrics=paper dataset={dataset} "
+                       f"metrics.fake={data_dir or '<data_dir>'}/{dataset} metrics.names=[{IS_METRIC}]"), None
+    rec = ok[-1]
+    cell = fmt_mean_std(float(rec["value"]), rec.get("std")) + (f" {REDUCED_MARK}" if rec.get("reduced") else "")
+    return cell, (f"Real videos: {IS_METRIC} of the video set `{rec['fake']}` ({rec.get('num_fake', '?')} videos, "
+                  f"{rec.get('splits', '?')} splits; record {rec['path']} in {data_dir / f'eval-{dataset}'})")
+
+
+def table5(paper: PaperNumbers, store: RunStore, dataset: str, data_dir: Path | None = None) -> Table:
     runs = store.finished_training_runs()
     table = Table("table5", f"Table 5. Inception Score on UCF-101 (C3D at 112²): paper beside ours ({dataset})",
                   ["Method", "IS (paper)", "IS (ours)"])
@@ -198,11 +225,13 @@ def table5(paper: PaperNumbers, store: RunStore, dataset: str) -> Table:
             if run is None:
                 cell = missing(f"not run: {model} on {dataset}")
             else:
-                cell, note = metric_cell(run, "isv2048_ucf")
+                cell, note = metric_cell(run, IS_METRIC)
                 if note:
                     notes.append(f"{row}: {note}")
         elif row == "Real videos":
-            cell = missing("not run: IS of the real videos (evaluate with metrics.fake=<dataset>)")
+            cell, note = real_videos_cell(data_dir, dataset)
+            if note:
+                notes.append(note)
         else:
             cell = missing("external method, not reimplemented here")
         table.add([row, paper.text("table5", row, "IS"), cell])
@@ -338,47 +367,100 @@ ABLATION_FAMILIES = {
     "period_scaling": "Period scaling of the positional embedding (appendix B.3, Figure 9)",
     "omega_min": "Shortest initial period ω_min (appendix A.1, B.3)",
     "kernel_size": "Motion mapping kernel size (appendix B.1)",
-    "k_frames": "Frames per video k in sparse training (§3.3, appendix H)",
+    "num_frames": "Frames per video k in sparse training (§3.3, appendix H)",
     "failed_experiments": "Failed experiments (appendix D)",
     "paper_text": "The paper's text against the official code (motion module)",
     "baselines": "Baselines: motion codes and generators (appendix C, Table 6)",
 }
 
 
-def ablation_table(name: str, children: list[RunInfo], paper: PaperNumbers) -> Table:
+def _paper_text(paper: PaperNumbers, ptable: str, row: str) -> str:
+    cells = " / ".join(f"{c}: {paper.text(ptable, row, c)}" for c in paper.columns(ptable) if paper.get(ptable, row, c))
+    return f"{row} — {cells}"
+
+
+def ablation_table(name: str, children: list[RunInfo], paper: PaperNumbers, sweeps: dict[str, SubmittedSweep]) -> Table:
+    """One row per run of the sweep, the paper's row beside it when the run's point has the overrides the paper
+    row names; then the paper rows no run matched and the submitted points that have no run, each saying why."""
     title = ABLATION_FAMILIES.get(name, f"Sweep {name}")
     metric_names = sorted({m for r in children for m in r.metric_names()})
     header = ["Point", "Paper"] + [f"{m} (ours)" for m in metric_names] + ["progress", "cost", "run"]
     table = Table(f"ablation_{name}", f"Ablation: {title} — sweep `{name}`", header)
     ptable = f"ablation:{name}"
-    prow = {row: " / ".join(f"{c}: {paper.text(ptable, row, c)}" for c in paper.columns(ptable)
-                            if paper.get(ptable, row, c)) for row in paper.rows(ptable)}
-    for run in sorted(children, key=lambda r: (r.sweep_point or "", r.start_time, r.run_id)):
-        cells = [run.sweep_point or run.name, prow.pop(run.sweep_point or "", DASH)]
-        for m in metric_names:
-            cells.append(metric_cell(run, m)[0])
+    wanted = {row: paper.sweep_point(ptable, row) for row in paper.rows(ptable)}
+    submitted = [s for s in sweeps.values() if s.name == name]
+    matched: set[str] = set()
+    ran: set[tuple[str, int]] = set()  # (parent run id, point num) of every point that has a run
+    from_labels = []
+    def order(run: RunInfo) -> tuple:  # the sweep's own point order, then label; runs of one point by start
+        found = run_point(run, sweeps)
+        return (found is None, found[1].num if found else 0, run.sweep_point or "", run.start_time, run.run_id)
+
+    for run in sorted(children, key=order):
+        overrides = run_overrides(run, sweeps)
+        found = run_point(run, sweeps)
+        if found is not None:
+            ran.add((found[0].parent_run_id, found[1].num))
+        else:
+            from_labels.append(run.short_id)
+        rows = [row for row, overrides_of_row in wanted.items() if matches(overrides_of_row, overrides)]
+        matched.update(rows)
+        cells = [run.sweep_point or run.name, "; ".join(_paper_text(paper, ptable, row) for row in rows) or DASH]
+        cells += [metric_cell(run, m)[0] for m in metric_names]
         prog = run.last("progress/kimg")
         cells += [f"{fmt_number(prog[1])} kimg" if prog else DASH, _cost_cell(run), f"{run.short_id} ({run.status})"]
         table.add(cells)
     if not children:
         table.header = ["Point", "Paper", "Ours"]
-        table.add(["(sweep)", DASH, missing(f"sweep not run: no MLflow child runs tagged sweep.name={name}")])
-    for row, text in prow.items():  # the paper's rows that no sweep point matches
-        table.add([row, text] + [missing("no matching sweep point")] * (len(table.header) - 2))
-    parents = sorted({r.tags.get("mlflow.parentRunId", "")[:8] for r in children} - {""})
+        if not wanted:
+            table.add(["(sweep)", DASH, missing(_not_run(name))])
+    blank = len(table.header) - 3
+    for row, overrides_of_row in wanted.items():
+        if row in matched:
+            continue
+        defined = [(s, p) for s in submitted for p in s.points if matches(overrides_of_row, list(p.overrides))]
+        if not overrides_of_row:
+            reason = f"{PAPER_NUMBERS.name} names no sweep point for this row"
+        elif defined:
+            reason = "; ".join(f"point {p.num} of sweep {s.sweep_dir.name} has no run" for s, p in defined)
+        elif submitted or children:
+            reason = f"no point of the submitted sweep(s) `{name}` sets {' '.join(overrides_of_row)}"
+        else:
+            reason = _not_run(name)
+        table.add([" ".join(overrides_of_row) or DASH, _paper_text(paper, ptable, row), missing(reason)]
+                  + [DASH] * blank)
+    for sweep in sorted(submitted, key=lambda s: s.sweep_dir.name):
+        for point in sweep.points:
+            if (sweep.parent_run_id, point.num) not in ran and not any(
+                    matches(o, list(point.overrides)) for o in wanted.values()):
+                table.add([point.label, DASH, missing(f"point {point.num} of sweep {sweep.sweep_dir.name} has no run")]
+                          + [DASH] * blank)
+    parents = sorted({r.tags.get(TAG_PARENT, "")[:8] for r in children} - {""})
     table.notes = ([f"Child runs of parent run(s) {', '.join(parents)}; metric cells: value at the run's last "
                     "snapshot."] if children else [])
+    table.notes.append(f"A paper row sits beside the run whose point sets the overrides the row names (column "
+                       f"`sweep_point` of {PAPER_NUMBERS.name}), read from each point's overrides in the sweep's "
+                       "sweep.json (the `sweep.dir` of its MLflow parent run).")
+    if from_labels:
+        table.notes.append(f"Runs {', '.join(from_labels)}: sweep.json out of reach, overrides read from the point label.")
     table.notes.append("The paper's ablation tables are in the main text, not in the source appendix: the Paper "
-                       "column holds only what the appendix states (rows named as in paper_numbers.csv).")
+                       "column holds only what the appendix states.")
     if any(REDUCED_MARK in c for r in table.rows for c in r):
         table.notes.append(REDUCED_NOTE)
     return table
 
 
+def _not_run(name: str) -> str:
+    return f"sweep not run: no MLflow child runs tagged sweep.name={name} (python -m stylegan_v.train -m +sweep={name})"
+
+
 def ablation_tables(store: RunStore, paper: PaperNumbers) -> list[Table]:
-    sweeps = store.sweeps()
-    names = list(ABLATION_FAMILIES) + [n for n in sweeps if n not in ABLATION_FAMILIES]
-    return [ablation_table(n, sweeps.get(n, []), paper) for n in names]
+    runs_by_sweep = store.sweeps()
+    sweeps = submitted_sweeps(store)
+    # every family with paper rows gets its table, so that no paper row is ever silently left out
+    in_paper = [t.removeprefix("ablation:") for t in paper.tables() if t.startswith("ablation:")]
+    names = list(dict.fromkeys([*ABLATION_FAMILIES, *in_paper, *runs_by_sweep]))
+    return [ablation_table(n, runs_by_sweep.get(n, []), paper, sweeps) for n in names]
 
 
 def runs_table(store: RunStore) -> Table:

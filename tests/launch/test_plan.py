@@ -38,6 +38,20 @@ def test_cache_miss_measures_then_hit_reads(compose, tmp_path: Path) -> None:
     assert plan.project(other, measure=False).step_s is None  # another batch: no measurement yet
 
 
+def test_cpu_measures_a_large_batch_on_two_videos_scaled(compose, tmp_path: Path, monkeypatch) -> None:
+    """A paper-scale batch is never built on the login node: the step is timed on 2 videos (real, timed here)
+    and scaled linearly to the rank's batch."""
+    from stylegan_v.launch import step_time
+
+    timed = []
+    real_measure = step_time.measure
+    monkeypatch.setattr(step_time, "measure", lambda typed, batch, kind: timed.append(batch) or real_measure(typed, batch, kind))
+    p = plan.project(_typed(compose, tmp_path, "training.batch_size=64"))
+    assert timed == [plan.CPU_PROBE_VIDEOS] and "scaled to 64" in p.source
+    assert p.step_s == pytest.approx(plan.cached_step_time(plan.cache_path(_typed(compose, tmp_path)),
+                                                           plan.step_key(_typed(compose, tmp_path, "training.batch_size=64"), p.device)))
+
+
 def test_gpu_class_without_measurement_gives_no_number(compose, tmp_path: Path) -> None:
     typed = _typed(compose, tmp_path, "cluster=slurm", "cluster.gpus_per_node=2", f"cluster.device_class={GPU}")
     p = plan.project(typed)

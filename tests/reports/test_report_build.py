@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import mlflow
@@ -12,21 +14,21 @@ from PIL import Image
 from tiny_config import TINY_WITH_FVD
 
 from stylegan_v import prepare, report, train
-from stylegan_v.configs import resolved_yaml
 from stylegan_v.data import stats as data_stats
 from stylegan_v.reports.paper import PaperNumbers
-from stylegan_v.training.job import TrainJob
 
 REPO = Path(__file__).resolve().parents[2]
 
 # The shared tiny config with a 2-video FVD snapshot, one tick long, no artifact uploads.
 TINY = [*TINY_WITH_FVD, "training.total_kimg=0.008", "tracking.artifacts=false"]
+# the linear point is the one paper_numbers.csv names for the period-scaling ablation
 SWEEP_POINTS = ("model.motion.period_scheme=exponential", "model.motion.period_scheme=linear")
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory) -> dict:
-    """Trains one run and a two-point sweep into one sqlite MLflow store; prepares and measures the dataset."""
+    """Trains one run, then submits a real two-point sweep (``-m +sweep=period_scaling cluster=local``, the points
+    one after another in that process) into the same sqlite MLflow store; prepares and measures the dataset."""
     from hydra import compose, initialize_config_dir
 
     from stylegan_v.configs import register_configs
@@ -45,18 +47,24 @@ def store(tmp_path_factory) -> dict:
     prepare.run(single)
     data_stats.run(single)
     results = [train.run(single)]
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment("stylegan-v")
-    with mlflow.start_run(run_name="sweep-period_scaling") as parent:
-        mlflow.set_tag("sweep.name", "period_scaling")
-    for point in SWEEP_POINTS:
-        cfg = cfg_of(point)
-        with open_dict(cfg):
-            cfg.sweep = {"name": "period_scaling", "point": point, "parent_run_id": parent.info.run_id}
-        # train.run refuses a sweep point outside Hydra's multirun; the point's job itself is what it would run
-        results.append(TrainJob()(resolved_yaml(cfg)))
-    assert all(r["status"] == "finished" for r in results), results
-    return {"tmp": tmp, "uri": uri, "cfg": single, "results": results, "parent": parent.info.run_id}
+    swept = ",".join(point.partition("=")[2] for point in SWEEP_POINTS)
+    done = subprocess.run([sys.executable, "-m", "stylegan_v.train", "-m", *base, "+sweep=period_scaling",
+                           f"model.motion.period_scheme={swept}", "cluster=local"],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-4000:]
+    (sweep_dir,) = (tmp / "runs" / "sweeps" / "period_scaling").iterdir()
+    sweep = json.loads((sweep_dir / "sweep.json").read_text())
+    client = mlflow.MlflowClient(uri)
+    children = client.search_runs([client.get_run(sweep["parent_run_id"]).info.experiment_id],
+                                  filter_string=f"tags.mlflow.parentRunId = '{sweep['parent_run_id']}'")
+    for point in sweep["points"]:  # in SWEEP_POINTS order
+        (child,) = [c for c in children if c.data.tags["sweep.point"] == point["point"]]
+        assert child.info.status == "FINISHED"
+        results.append({"status": "finished", "mlflow_run_id": child.info.run_id, "point": point,
+                        "run_dir": str(tmp / "runs" / child.info.run_name)})
+    assert results[0]["status"] == "finished", results[0]
+    return {"tmp": tmp, "uri": uri, "cfg": single, "results": results, "parent": sweep["parent_run_id"],
+            "sweep_dir": sweep_dir}
 
 
 def _build(store: dict, out: Path) -> dict:
@@ -78,7 +86,7 @@ def test_full_report_from_a_real_store(store, tmp_path) -> None:
     assert result["num_runs"] == 3, "the sweep parent is not a training run"
     tables = out / "tables"
     for key in ("table4", "table5", "table6", "table7", "figure9_cycles", "runs", "ablation_period_scaling",
-                "ablation_omega_min", "ablation_kernel_size", "ablation_k_frames", "ablation_failed_experiments",
+                "ablation_omega_min", "ablation_kernel_size", "ablation_num_frames", "ablation_failed_experiments",
                 "ablation_baselines"):
         for suffix in ("md", "tex", "csv"):
             assert (tables / f"{key}.{suffix}").stat().st_size > 0, f"{key}.{suffix}"
@@ -117,6 +125,22 @@ def test_full_report_from_a_real_store(store, tmp_path) -> None:
         assert fmt_number(fvds[res["mlflow_run_id"]]) in row and res["mlflow_run_id"][:8] in row
     assert store["parent"][:8] in sweep_md
     assert "— (sweep not run" in (tables / "ablation_kernel_size.md").read_text()
+    # every ablation paper row whose point ran sits in that run's row, matched by the overrides it names
+    from stylegan_v.reports.points import matches
+
+    checked = 0
+    for ptable in (t for t in paper.tables() if t.startswith("ablation:")):
+        md = (tables / f"ablation_{ptable.removeprefix('ablation:')}.md").read_text().splitlines()
+        for prow in paper.rows(ptable):
+            wanted = paper.sweep_point(ptable, prow)
+            for res in store["results"][1:]:
+                if matches(wanted, res["point"]["overrides"]):
+                    line = next(line for line in md if res["mlflow_run_id"][:8] in line)
+                    assert f"| {prow} — " in line and fmt_number(fvds[res["mlflow_run_id"]]) in line, line
+                    assert sum(prow in other for other in md) == 1, f"{prow}: paper row printed twice"
+                    checked += 1
+    assert checked == 1, "the sweep's linear point is the period-scaling row's"
+    assert "has no run" not in sweep_md and "no point of the submitted" not in sweep_md
     table7 = (tables / "table7.md").read_text()
     assert "| moving_mnist_smoke |" in table7 and "| 12 |" in table7, "our dataset's statistics row (12 videos)"
     assert "| 64 | 64 |" in (tables / "figure9_cycles.md").read_text(), "Figure 9a: LCM of 4..64 is 64"
@@ -156,6 +180,37 @@ def test_full_report_from_a_real_store(store, tmp_path) -> None:
     for path in sorted(tables.iterdir()):
         assert path.read_bytes() == (again / "tables" / path.name).read_bytes(), path.name
     assert "Generated at" not in "".join(p.read_text() for p in tables.iterdir())
+
+
+def test_table5_real_videos_cell_reads_the_evaluate_record(store, compose, tmp_path, monkeypatch) -> None:
+    """``evaluate metrics.fake=<data_dir>/<dataset>`` scores the real videos themselves; Table 5's "Real videos"
+    cell reads its record (here first without C3D weights: an "unavailable" record, then a measured one)."""
+    from stylegan_v import evaluate
+    from stylegan_v.reports.paper_tables import table5
+    from stylegan_v.reports.runs import load_runs
+
+    monkeypatch.delenv("STYLEGAN_V_C3D_WEIGHTS", raising=False)
+    data_dir = store["tmp"] / "data"
+    dataset = store["cfg"].dataset.name
+    (tmp_path / "weights").mkdir()  # an empty weights cache: C3D is absent
+    cfg = compose(*TINY, f"paths.data_dir={data_dir}", f"paths.cache_dir={tmp_path}",
+                  f"metrics.fake={data_dir / dataset}", "metrics.names=[isv2048_ucf]")
+    assert evaluate.run(cfg)["isv2048_ucf"]["status"] == "unavailable"
+    runs = load_runs(store["uri"], "stylegan-v")
+
+    def real_cell(data: Path | None) -> str:
+        table = table5(PaperNumbers(), runs, dataset, data)
+        return next(row for row in table.rows if row[0] == "Real videos")[2]
+
+    assert real_cell(data_dir).startswith("— (weights missing") and "c3d_ucf101.pth" in real_cell(data_dir)
+    assert "not measured: python -m stylegan_v.evaluate" in real_cell(tmp_path), "no record under another data dir"
+    measured = {"isv2048_ucf": {"metric": "isv2048_ucf", "kind": "isv", "status": "ok", "value": 96.5, "std": 0.41,
+                                "reduced": True, "num_fake": 12, "splits": 10}}
+    evaluate.write_results(data_dir / f"eval-{dataset}", measured, {"fake": str(data_dir / dataset), "seed": 0})
+    assert real_cell(data_dir) == "96.50 ± 0.410 †"
+    other = {"isv2048_ucf": {**measured["isv2048_ucf"], "value": 12.0}}
+    evaluate.write_results(data_dir / f"eval-{dataset}", other, {"fake": str(data_dir / "other"), "seed": 0})
+    assert real_cell(data_dir) == "96.50 ± 0.410 †", "a record of another video set is not the real videos'"
 
 
 def test_report_with_no_runs_reads_dashes(tmp_path, compose) -> None:

@@ -107,3 +107,11 @@ def test_figure10_panels_in_the_papers_order() -> None:
              for name in ["ucf101", "moving_mnist_32", "mead", "faceforensics", "sample_videos", "sky_timelapse"]}
     titles = [ax.get_title().split(":")[0] for ax in figure10(stats, None).axes]
     assert titles == ["faceforensics", "sky_timelapse", "ucf101", "mead", "moving_mnist_32", "sample_videos"]
+
+
+def test_every_ablation_family_is_a_sweep_file() -> None:
+    """A family the report looks up under a name no sweep has is a table that stays empty for ever."""
+    from stylegan_v.reports.paper_tables import ABLATION_FAMILIES
+
+    missing_files = [name for name in ABLATION_FAMILIES if not (CONF_DIR / "sweep" / f"{name}.yaml").is_file()]
+    assert not missing_files, f"ablation families without sweeps/<name>.yaml: {missing_files}"

@@ -1,0 +1,104 @@
+"""Paper rows to sweep points by config: every ablation row of paper_numbers.csv names a point its sweep file
+defines (expanded by Hydra's own basic sweeper, as a submission would be), and the matcher's rules."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
+
+from stylegan_v.cli import CONF_DIR
+from stylegan_v.reports.paper import PaperNumbers
+from stylegan_v.reports.paper_tables import ABLATION_FAMILIES
+from stylegan_v.reports.points import label_overrides, matches, parse_overrides, values_equal
+
+SWEEPS = CONF_DIR / "sweep"
+PAPER = PaperNumbers()
+ABLATION_ROWS = [(t.removeprefix("ablation:"), row) for t in PAPER.tables() if t.startswith("ablation:")
+                 for row in PAPER.rows(t)]
+# Sweep files added beside this change on the sweeps side; these rows are checked once the files are in the tree.
+AWAITED_SWEEPS = {"lstm_motion"}
+
+
+def sweep_points(family: str) -> list[list[str]]:
+    """The override lists of the sweep file's points, as Hydra's basic sweeper expands ``hydra.sweeper.params``
+    (what launch/sweep.py's ``expand_points`` writes to sweep.json, less the command line)."""
+    path = SWEEPS / f"{family}.yaml"
+    if not path.is_file():
+        if family in AWAITED_SWEEPS:
+            pytest.skip(f"sweeps/{family}.yaml is not in this tree yet (it comes with the sweeps side of this change)")
+        pytest.fail(f"paper rows name the sweep `{family}` but sweeps/{family}.yaml does not exist")
+    params = yaml.safe_load(path.read_text())["hydra"]["sweeper"]["params"]
+    parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
+    return [list(point) for batch in BasicSweeper.split_arguments(parsed, None) for point in batch]
+
+
+def test_every_ablation_family_of_the_paper_has_a_table() -> None:
+    assert ABLATION_ROWS, "paper_numbers.csv has ablation rows"
+    families = {family for family, _ in ABLATION_ROWS}
+    assert families <= set(ABLATION_FAMILIES) | AWAITED_SWEEPS, families - set(ABLATION_FAMILIES)
+
+
+@pytest.mark.parametrize("family,row", ABLATION_ROWS, ids=[f"{f}:{r}" for f, r in ABLATION_ROWS])
+def test_each_ablation_row_names_exactly_one_point_of_its_sweep(family: str, row: str) -> None:
+    wanted = PAPER.sweep_point(f"ablation:{family}", row)
+    assert wanted, f"{family} / {row}: no sweep_point in paper_numbers.csv"
+    points = sweep_points(family)
+    hits = [p for p in points if matches(wanted, p)]
+    assert len(hits) == 1, f"{family} / {row}: {wanted} matches {len(hits)} of the points {points}"
+    for override in wanted:  # a group option names a file of the group
+        key, _, value = override.partition("=")
+        if key.lstrip("+").startswith("sweep/"):
+            assert (SWEEPS / key.lstrip("+").removeprefix("sweep/") / f"{value}.yaml").is_file(), override
+
+
+def test_rows_of_one_sweep_name_different_points() -> None:
+    by_family: dict[str, list[tuple[str, ...]]] = {}
+    for family, row in ABLATION_ROWS:
+        by_family.setdefault(family, []).append(tuple(PAPER.sweep_point(f"ablation:{family}", row)))
+    for family, points in by_family.items():
+        assert len(set(points)) == len(points), f"{family}: two paper rows name one point {points}"
+
+
+def test_matcher_rules() -> None:
+    point = ["+sweep/failed_experiments=hierarchical", "experiment=smoke", "model.motion.omega_min=8.0",
+             "metrics.progress=False"]
+    assert matches(["+sweep/failed_experiments=hierarchical"], point)
+    assert matches(["sweep/failed_experiments=hierarchical"], point), "the + only says how Hydra applies it"
+    assert not matches(["+sweep/failed_experiments=lstm_ema"], point)
+    assert matches(["model.motion.omega_min=8"], point) and not matches(["model.motion.omega_min=16.0"], point)
+    assert matches(["metrics.progress=false"], point)
+    assert not matches(["model.motion.kernel_size=11"], point), "a key the point does not set"
+    assert not matches([], point), "a row naming nothing matches nothing"
+    assert matches(["model.motion.omega_min=8.0", "experiment=smoke"], point)
+    assert not matches(["model.motion.omega_min=8.0", "experiment=ffs_256"], point), "every override must hold"
+    assert values_equal("256", "256.0") and not values_equal("lstm", "lstm_d1") and not values_equal("1", "true")
+
+
+def test_label_fallback_and_override_parsing() -> None:
+    assert label_overrides("failed_experiments=hierarchical") == ["failed_experiments=hierarchical"]
+    assert matches(["+sweep/failed_experiments=hierarchical"], label_overrides("failed_experiments=hierarchical"))
+    assert label_overrides("a.b=1,training.sample_grid=[1,2],c=x") == ["a.b=1", "training.sample_grid=[1,2]", "c=x"]
+    assert parse_overrides(" model.motion.kernel_size=11  x=1 ") == ["model.motion.kernel_size=11", "x=1"]
+    with pytest.raises(ValueError, match="not a Hydra override"):
+        parse_overrides("kernel_size")
+
+
+def test_a_paper_row_whose_point_did_not_run_says_so(tmp_path) -> None:
+    """A submitted sweep defines the paper's point but no run of it reached MLflow: the row names the point and
+    the sweep; a point of no paper row without a run is listed too; a sweep never submitted says so."""
+    from stylegan_v.reports.paper_tables import ablation_table
+    from stylegan_v.reports.points import SubmittedSweep, SweepPoint
+
+    sweep = SubmittedSweep("kernel_size", tmp_path / "smoke-20260101-000000", "p" * 32, (
+        SweepPoint(0, "model.motion.kernel_size=3", ("model.motion.kernel_size=3", "experiment=smoke")),
+        SweepPoint(1, "model.motion.kernel_size=11", ("model.motion.kernel_size=11", "experiment=smoke"))))
+    table = ablation_table("kernel_size", [], PAPER, {sweep.parent_run_id: sweep})
+    rows = {row[0]: row for row in table.rows}
+    assert set(rows) == {"model.motion.kernel_size=11", "model.motion.kernel_size=3"}
+    assert rows["model.motion.kernel_size=11"][1].startswith("paper setting — kernel_size: 11")
+    assert "point 1 of sweep smoke-20260101-000000 has no run" in rows["model.motion.kernel_size=11"][2]
+    assert "point 0 of sweep smoke-20260101-000000 has no run" in rows["model.motion.kernel_size=3"][2]
+    never = ablation_table("kernel_size", [], PAPER, {})
+    assert [row[0] for row in never.rows] == ["model.motion.kernel_size=11"] and "sweep not run" in never.rows[0][2]
