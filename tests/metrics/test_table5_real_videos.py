@@ -51,3 +51,8 @@ def test_real_video_is_is_computed_and_recorded(tmp_path: Path) -> None:
     assert record["variant"] == "real_videos" and record["source"] == "evaluate" and record["checkpoint"] is None
     assert record["fake"] == str(tmp_path / "data" / cfg.dataset.name) and record["num_fake"] == 3
     assert record["value"] == pytest.approx(results["isv2048_ucf"]["value"]) and record["value"] > 1.0
+    from stylegan_v.reports.paper_tables import real_videos_cell
+    from stylegan_v.reports.tables import fmt_mean_std
+
+    cell, note = real_videos_cell(tmp_path / "data", cfg.dataset.name)  # the report's reader finds it
+    assert cell.startswith(fmt_mean_std(record["value"], record.get("std"))) and note is not None, cell
