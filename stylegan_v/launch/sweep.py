@@ -122,9 +122,11 @@ def register_resolvers() -> None:
 def expand_points(config: DictConfig) -> list[list[str]]:
     """The override lists of the points, in the order (= job numbers) Hydra's basic sweeper launches them.
 
-    Uses the basic sweeper's own expansion, so the list cannot drift from what is launched.
+    Uses the basic sweeper's own expansion, so the list cannot drift from what is launched; with Hydra's config
+    loader, as the sweeper parses, so that ``glob(*)`` over a config group's options expands too.
     """
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper  # the sweeper our sweeps run on
+    from hydra.core.global_hydra import GlobalHydra
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     target = str(config.hydra.sweeper.get("_target_", ""))
@@ -132,7 +134,8 @@ def expand_points(config: DictConfig) -> list[list[str]]:
         raise ValueError(f"hydra.sweeper must be Hydra's basic sweeper for a sweep file, got {target!r}")
     params = config.hydra.sweeper.get("params") or {}
     arguments = [f"{k}={v}" for k, v in params.items()] + list(config.hydra.overrides.task)
-    parsed = OverridesParser.create().parse_overrides(arguments)
+    loader = GlobalHydra.instance().config_loader() if GlobalHydra.instance().is_initialized() else None
+    parsed = OverridesParser.create(config_loader=loader).parse_overrides(arguments)
     batches = BasicSweeper.split_arguments(parsed, None)
     return [list(point) for batch in batches for point in batch]
 

@@ -8,6 +8,7 @@ to each result, so a reported FVD always says how it was computed. Ranges are ch
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from hydra.core.config_store import ConfigStore
@@ -58,11 +59,17 @@ class MetricsConfig:
     inception_weights: str | None = None  # pt_inception-2015-12-05-6726825d.pth
     c3d_weights: str | None = None  # c3d_ucf101.pth
     # What to compare:
-    real: str | None = None  # real video set; null = ${paths.data_dir}/${dataset.name}
+    # Real video set; null = the checkpoint's training dataset under paths.data_dir (its saved dataset.name), else
+    # ${paths.data_dir}/${dataset.name}.
+    real: str | None = None
     fake: str | None = None  # fake video set (prepared dataset folder or a folder of videos)
     checkpoint: str | None = None  # generator checkpoint, used with generator_loader instead of `fake`
     generator_loader: str | None = None  # "module:function"; (checkpoint, device) -> (num_videos, num_frames, seed, step) -> videos
     output_dir: str | None = None  # metrics.json + metric-<name>.jsonl; null = next to the checkpoint / fake set
+    # Names an evaluation of its own (the options of conf/metrics/table4/, Table 4's protocol rows; table5/'s
+    # real_videos): written with every record, its own folder eval-<variant> under the default output dir, its
+    # own MLflow key metrics/<name>/<variant>.
+    variant: str | None = None
 
     def __post_init__(self) -> None:
         _require(len(self.names) > 0, "names", "must list at least one metric", self.names)
@@ -78,6 +85,8 @@ class MetricsConfig:
         _require(self.max_real_frames is None or self.max_real_frames >= 2, "max_real_frames", "must be >= 2 or null", self.max_real_frames)
         _require(self.is_splits >= 1, "is_splits", "must be >= 1", self.is_splits)
         _require(self.batch_size >= 1, "batch_size", "must be >= 1", self.batch_size)
+        _require(self.variant is None or re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", self.variant) is not None,
+                 "variant", "must be a plain name (letters, digits, _ . -) or null", self.variant)
         _require(self.fake is None or self.checkpoint is None, "fake", "and metrics.checkpoint are exclusive", (self.fake, self.checkpoint))
         _require(self.checkpoint is None or bool(self.generator_loader), "generator_loader", "is required with metrics.checkpoint", self.generator_loader)
         if self.device == "auto":
