@@ -42,6 +42,7 @@ def build_report(rcfg: ReportConfig) -> dict[str, Any]:
         paper_tables.table7(paper, stats, stats_dir),
         paper_tables.figure9_cycles(paper, mcfg.omega_min, mcfg.omega_max, mcfg.random_xi, mcfg.random_seed,
                                     mcfg.embed_dim // 2),
+        paper_tables.lstm_comparison(paper, store),
         *paper_tables.ablation_tables(store, paper),
         paper_tables.runs_table(store),
     ]

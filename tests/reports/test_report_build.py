@@ -87,6 +87,7 @@ def test_full_report_from_a_real_store(store, tmp_path) -> None:
     tables = out / "tables"
     for key in ("table4", "table5", "table6", "table7", "figure9_cycles", "runs", "ablation_period_scaling",
                 "ablation_omega_min", "ablation_kernel_size", "ablation_num_frames", "ablation_failed_experiments",
+                "ablation_lstm_motion", "appendix_c_lstm",
                 "ablation_baselines"):
         for suffix in ("md", "tex", "csv"):
             assert (tables / f"{key}.{suffix}").stat().st_size > 0, f"{key}.{suffix}"
