@@ -15,7 +15,8 @@ from typing import Any
 
 from stylegan_v.metrics.fvd import FVDProtocol
 from stylegan_v.metrics.records import read_records
-from stylegan_v.models.periods import scheme_cycle_length
+from stylegan_v.models.periods import init_periods, scheme_cycle_length
+from stylegan_v.reports.embeddings import ACYCLIC_SCALING, ALIASING_BOUND, FIGURE9_PANELS
 from stylegan_v.reports.paper import PAPER_NUMBERS, PaperNumbers
 from stylegan_v.reports.points import SubmittedSweep, matches, run_overrides, run_point, submitted_sweeps
 from stylegan_v.reports.runs import TAG_PARENT, RunInfo, RunStore
@@ -369,25 +370,33 @@ def table7(paper: PaperNumbers, stats: dict[str, dict[str, Any]], stats_dir: Pat
 
 # ------------------------------------------------------------------------------------------ Figure 9 cycles
 
-FIG9_SCHEMES = (("(a) Exponentially spaced periods (d = 5)", "exponential", 5),
-                ("(b) Random periods (d = 3)", "random", 3), ("(c) Linearly spaced periods (d = 3)", "linear", 3))
-
-
 def figure9_cycles(paper: PaperNumbers, omega_min: float, omega_max: float, random_xi: float, random_seed: int,
                    embed_waves: int) -> Table:
+    """Each panel's caption cycle beside the model's ``scheme_cycle_length`` at the panel's settings (those drawn
+    in Figure 9), then the model's own default schemes at its config (arguments)."""
     table = Table("figure9_cycles", "Figure 9 cycle lengths (frames): the caption's beside the model's "
-                  "`scheme_cycle_length`", ["Panel", "cycle length (paper)", "cycle length (ours)"])
-    for row, scheme, n in FIG9_SCHEMES:
-        ours = scheme_cycle_length(scheme, n, omega_min, omega_max, random_xi, random_seed)
-        table.add([row, paper.text("figure9", row, "cycle length"), _int_text(ours)])
-    for row in paper.rows("figure9")[len(FIG9_SCHEMES):]:
-        table.add([row, paper.text("figure9", row, "cycle length"), "none (acyclic by construction)"])
+                  "`scheme_cycle_length` at the settings drawn", ["Panel", "cycle length (paper)", "cycle length (ours)",
+                                                                  "settings (ours)"])
+    rows = paper.rows("figure9")
+    for row, panel in zip(rows, FIGURE9_PANELS):
+        ours = scheme_cycle_length(panel.scheme, panel.waves, panel.omega_min, panel.omega_max, panel.random_xi,
+                                   panel.random_seed)
+        periods = init_periods(panel.scheme, panel.waves, panel.omega_min, panel.omega_max, panel.random_xi,
+                               panel.random_seed)
+        table.add([row, paper.text("figure9", row, "cycle length"), _int_text(ours),
+                   f"{panel.settings()}; periods {', '.join(f'{p:.1f}' for p in periods.tolist())}"])
+    for row in rows[len(FIGURE9_PANELS):]:
+        table.add([row, paper.text("figure9", row, "cycle length"), "none (acyclic by construction)",
+                   f"linear scaling of (c): ω_min = {ACYCLIC_SCALING.omega_min:g}, ω_max = {ACYCLIC_SCALING.omega_max:g}"])
     for scheme in ("linear", "geometric"):
         ours = scheme_cycle_length(scheme, embed_waves, omega_min, omega_max, random_xi, random_seed)
-        table.add([f"model default: {scheme}, {embed_waves} waves (initial periods)", DASH, _int_text(ours)])
-    table.notes = [f"Ours: omega_min = {fmt_number(omega_min)}, omega_max = {fmt_number(omega_max)} frames, "
-                   f"random xi = {fmt_number(random_xi)}, seed {random_seed} (the model config's defaults); the cycle "
-                   "is the LCM of the initial periods rounded to whole frames (stylegan_v.models.periods)."]
+        table.add([f"model default: {scheme}, {embed_waves} waves (initial periods)", DASH, _int_text(ours),
+                   f"ω_min = {fmt_number(omega_min)}, ω_max = {fmt_number(omega_max)} (model config)"])
+    table.notes = [f"Panels: no period under the aliasing bound of appendix B.3 ({ALIASING_BOUND:g} frames); "
+                   "(b) is the first seed whose N(0, I) draw has the caption's cycle; (c) is eq. 6 at the only "
+                   "whole-frame ω_min, ω_max with the caption's cycle (with the paper's ω_max = 2^10 no ω_min gives "
+                   "352). The cycle is the LCM of the initial periods rounded to whole frames "
+                   "(stylegan_v.models.periods)."]
     return table
 
 
