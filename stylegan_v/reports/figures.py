@@ -20,6 +20,8 @@ from stylegan_v.reports.embeddings import ACYCLIC_SCALING, FIGURE9_PANELS, acycl
 from stylegan_v.reports.runs import RunInfo
 
 COLORS = ("tab:red", "tab:blue", "tab:green", "tab:orange", "tab:purple")
+# No time and no library version inside the files: the same report is the same bytes (it is committed).
+FIXED_METADATA = {"png": {"Software": None}, "pdf": {"CreationDate": None, "Creator": None, "Producer": None}}
 
 
 def save(fig: plt.Figure, out_dir: Path, stem: str, formats: list[str], dpi: int) -> list[Path]:
@@ -27,8 +29,7 @@ def save(fig: plt.Figure, out_dir: Path, stem: str, formats: list[str], dpi: int
     paths = []
     for fmt in formats:
         path = out_dir / f"{stem}.{fmt}"
-        metadata = {"CreationDate": None} if fmt == "pdf" else None  # no timestamp inside the PDF
-        fig.savefig(path, dpi=dpi, metadata=metadata, bbox_inches="tight")
+        fig.savefig(path, dpi=dpi, metadata=FIXED_METADATA[fmt], bbox_inches="tight")
         paths.append(path)
     plt.close(fig)
     return paths
@@ -171,6 +172,7 @@ def samples_figure(run: RunInfo, grids: list[Path]) -> plt.Figure:
         ax.axis("off")
         step = int(grid.stem.rsplit("-", 1)[-1])
         ax.set_title(f"{'first' if grid == shown[0] and len(shown) > 1 else 'last'} snapshot: step {step}", fontsize=8)
-    fig.suptitle(f"{run.name} ({run.short_id}): rows are videos, columns frames t = 0, 2, 4, …", fontsize=8)
+    fig.suptitle(f"{run.name} ({run.dataset}, {run.model}): rows are videos, columns frames t = 0, 2, 4, …",
+                 fontsize=8)
     fig.tight_layout()
     return fig
