@@ -17,6 +17,41 @@ from stylegan_v.models.config import MotionConfig, MotionKind, PeriodScheme
 from stylegan_v.models.motion import AcyclicMotion
 from stylegan_v.models.periods import init_periods, scheme_cycle_length
 
+ALIASING_BOUND = 4.0  # frames: appendix B.3, a period under 4 frames aliases in time
+
+
+@dataclass(frozen=True)
+class Figure9Panel:
+    """One of panels (a)-(c): a period scheme with the settings that give the cycle length its caption states."""
+
+    letter: str
+    label: str
+    scheme: str
+    waves: int  # d in the caption
+    omega_min: float = 16.0  # frames (linear scheme)
+    omega_max: float = 1024.0  # frames (linear scheme)
+    random_xi: float = 1.0  # variance of sigma ~ N(0, xi) (random scheme)
+    random_seed: int = 0  # draw of sigma (random scheme)
+
+    def settings(self) -> str:
+        if self.scheme == "random":
+            return f"σ ~ N(0, {self.random_xi:g}·I), seed {self.random_seed}"
+        if self.scheme == "linear":
+            return f"eq. 6, ω_min = {self.omega_min:g}, ω_max = {self.omega_max:g} frames (no random draw)"
+        return f"periods 2^2 … 2^{self.waves + 1} frames (no random draw)"
+
+
+# The caption's settings. (b): the first seed whose N(0, I) draw has the caption's cycle of 120 frames and no
+# period under the aliasing bound (seed 106: periods 6.2, 23.8, 15.4 frames). (c): eq. 6 with d = 3 waves has a
+# cycle of 352 frames for whole-frame omegas only at omega_min = 11, omega_max = 43 (periods 11, 21.7, 32.3); the
+# paper's omega_max = 2^10 gives 352 for no omega_min, its third period alone being over 682 frames.
+FIGURE9_PANELS = (
+    Figure9Panel("a", "Exponentially spaced periods", "exponential", 5),
+    Figure9Panel("b", "Random periods", "random", 3, random_xi=1.0, random_seed=106),
+    Figure9Panel("c", "Linearly spaced periods (ours)", "linear", 3, omega_min=11.0, omega_max=43.0),
+)
+ACYCLIC_SCALING = FIGURE9_PANELS[2]  # (d)-(f) use the linear scaling of (c)
+
 
 @dataclass
 class SchemeCurves:
@@ -27,12 +62,13 @@ class SchemeCurves:
     cycle_length: int  # the model's scheme_cycle_length
 
 
-def scheme_curves(scheme: str, n: int, frames: int, cfg: MotionConfig) -> SchemeCurves:
-    periods = init_periods(PeriodScheme(scheme), n, cfg.omega_min, cfg.omega_max, cfg.random_xi, cfg.random_seed)
+def scheme_curves(panel: Figure9Panel, frames: int) -> SchemeCurves:
+    args = (panel.waves, panel.omega_min, panel.omega_max, panel.random_xi, panel.random_seed)
+    periods = init_periods(PeriodScheme(panel.scheme), *args)
     t = torch.linspace(0.0, float(frames), 4 * frames + 1, dtype=torch.float64)
     sigma = 2.0 * math.pi / periods
-    cycle = scheme_cycle_length(scheme, n, cfg.omega_min, cfg.omega_max, cfg.random_xi, cfg.random_seed)
-    return SchemeCurves(scheme, t, torch.sin(t[:, None] * sigma[None]), periods, cycle)
+    return SchemeCurves(panel.scheme, t, torch.sin(t[:, None] * sigma[None]), periods,
+                        scheme_cycle_length(panel.scheme, *args))
 
 
 @dataclass
@@ -45,11 +81,12 @@ class AcyclicParts:
     cycle_length_init: int  # the model's cycle length of the initial (linear) periods, before F_m modulates them
 
 
-def small_motion_config(waves: int, code_distance: int) -> MotionConfig:
-    """The motion module with ``waves`` sin/cos pairs (the figure draws d = 3), small codes (fast) and linearly
-    spaced periods, as the figure's caption; everything else as the official model."""
+def small_motion_config(waves: int, code_distance: int, scaling: Figure9Panel = ACYCLIC_SCALING) -> MotionConfig:
+    """The motion module with ``waves`` sin/cos pairs (the figure draws d = 3), small codes (fast) and the linear
+    scaling of panel (c), as the caption of (f) says; everything else as the official model."""
     return MotionConfig(kind=MotionKind.acyclic, noise_dim=16, code_dim=16, embed_dim=2 * waves,
-                        code_distance=code_distance, period_scheme=PeriodScheme.linear, omega_min=8.0)
+                        code_distance=code_distance, period_scheme=PeriodScheme.linear,
+                        omega_min=scaling.omega_min, omega_max=scaling.omega_max)
 
 
 def acyclic_parts(frames: int, waves: int = 3, code_distance: int = 16, seed: int = 0) -> AcyclicParts:

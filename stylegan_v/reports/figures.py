@@ -16,11 +16,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 from PIL import Image
 
-from stylegan_v.models.config import MotionConfig
-from stylegan_v.reports.embeddings import acyclic_parts, scheme_curves
+from stylegan_v.reports.embeddings import ACYCLIC_SCALING, FIGURE9_PANELS, acyclic_parts, scheme_curves
 from stylegan_v.reports.runs import RunInfo
 
 COLORS = ("tab:red", "tab:blue", "tab:green", "tab:orange", "tab:purple")
+# No time and no library version inside the files: the same report is the same bytes (it is committed).
+FIXED_METADATA = {"png": {"Software": None}, "pdf": {"CreationDate": None, "Creator": None, "Producer": None}}
 
 
 def save(fig: plt.Figure, out_dir: Path, stem: str, formats: list[str], dpi: int) -> list[Path]:
@@ -28,8 +29,7 @@ def save(fig: plt.Figure, out_dir: Path, stem: str, formats: list[str], dpi: int
     paths = []
     for fmt in formats:
         path = out_dir / f"{stem}.{fmt}"
-        metadata = {"CreationDate": None} if fmt == "pdf" else None  # no timestamp inside the PDF
-        fig.savefig(path, dpi=dpi, metadata=metadata, bbox_inches="tight")
+        fig.savefig(path, dpi=dpi, metadata=FIXED_METADATA[fmt], bbox_inches="tight")
         paths.append(path)
     plt.close(fig)
     return paths
@@ -47,20 +47,19 @@ def _empty(title: str, message: str) -> plt.Figure:
 
 
 def figure9(frames: int, code_distance: int, seed: int) -> tuple[plt.Figure, dict[str, Any]]:
-    """Panels (a)-(f) of Figure 9; returns the figure and the cycle lengths it printed."""
-    cfg = MotionConfig()  # the model's default omega_min / omega_max / random xi and seed
+    """Panels (a)-(f) of Figure 9 with the settings their captions state (FIGURE9_PANELS); each title names the
+    panel's seed and periods. Returns the figure and the cycle lengths it printed."""
     fig, axes = plt.subplots(6, 1, figsize=(10, 15), sharex=True)
     info: dict[str, Any] = {}
-    panels = (("a", "exponential", 5, "Exponentially spaced periods"), ("b", "random", 3, "Random periods"),
-              ("c", "linear", 3, "Linearly spaced periods (ours, eq. 6)"))
-    for ax, (letter, scheme, n, label) in zip(axes[:3], panels):
-        c = scheme_curves(scheme, n, frames, cfg)
-        for i in range(n):
+    for ax, panel in zip(axes[:3], FIGURE9_PANELS):
+        c = scheme_curves(panel, frames)
+        for i in range(panel.waves):
             ax.plot(c.t.numpy(), c.waves[:, i].numpy(), color=COLORS[i % len(COLORS)], lw=1.0,
                     label=f"period {c.periods[i].item():.1f}")
-        ax.set_title(f"({letter}) {label}: d = {n}, cycle length = {c.cycle_length} frames")
-        ax.legend(loc="upper right", fontsize=7, ncol=n)
-        info[scheme] = c.cycle_length
+        ax.set_title(f"({panel.letter}) {panel.label}, {panel.settings()}: d = {panel.waves}, "
+                     f"cycle length = {c.cycle_length} frames", fontsize=9)
+        ax.legend(loc="upper right", fontsize=7, ncol=panel.waves)
+        info[panel.scheme] = c.cycle_length
     parts = acyclic_parts(frames, waves=3, code_distance=code_distance, seed=seed)
     curves = (("d", parts.raw, "Raw acyclic positional embeddings (before stitching)"),
               ("e", parts.stitched, "Stitched without aligners: zero at every anchor"),
@@ -70,8 +69,9 @@ def figure9(frames: int, code_distance: int, seed: int) -> tuple[plt.Figure, dic
             ax.plot(parts.t.numpy(), values[:, i].numpy(), color=COLORS[i], lw=1.0)
         for a in parts.anchors.numpy():
             ax.axvline(a, color="0.8", lw=0.5, zorder=0)
-        ax.set_title(f"({letter}) {label}: d = 3, no cycle (anchors every {code_distance} frames; "
-                     f"initial periods' LCM {parts.cycle_length_init})")
+        ax.set_title(f"({letter}) {label}: d = 3, seed {seed}, ω_min = {ACYCLIC_SCALING.omega_min:g}, "
+                     f"ω_max = {ACYCLIC_SCALING.omega_max:g} (as (c)), anchors every {code_distance} frames; "
+                     f"no cycle", fontsize=9)
     axes[-1].set_xlabel("t (frames)")
     for ax in axes:
         ax.set_xlim(0, frames)
@@ -105,7 +105,8 @@ def figure10(stats: dict[str, dict[str, Any]], stats_dir: Path | None) -> plt.Fi
         hist = s["length_histogram"]
         edges, counts = np.asarray(hist["bin_edges_frames"], float), np.asarray(hist["counts"], float)
         ax.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color="tab:blue", edgecolor="white")
-        ax.set_title(f"{name}: {s['num_videos']} videos, {float(s['fps']):g} fps")
+        letter = f"({'abcde'[FIGURE10_ORDER.index(name)]}) " if name in FIGURE10_ORDER else ""
+        ax.set_title(f"{letter}{name}: {s['num_videos']} videos, {float(s['fps']):g} fps")
         ax.set_xlabel("video length (frames)")
         ax.set_ylabel("number of videos")
     fig.suptitle("Figure 10. Distribution of video lengths per prepared dataset", y=1.02)
@@ -171,6 +172,7 @@ def samples_figure(run: RunInfo, grids: list[Path]) -> plt.Figure:
         ax.axis("off")
         step = int(grid.stem.rsplit("-", 1)[-1])
         ax.set_title(f"{'first' if grid == shown[0] and len(shown) > 1 else 'last'} snapshot: step {step}", fontsize=8)
-    fig.suptitle(f"{run.name} ({run.short_id}): rows are videos, columns frames t = 0, 2, 4, …", fontsize=8)
+    fig.suptitle(f"{run.name} ({run.dataset}, {run.model}): rows are videos, columns frames t = 0, 2, 4, …",
+                 fontsize=8)
     fig.tight_layout()
     return fig

@@ -15,7 +15,8 @@ from typing import Any
 
 from stylegan_v.metrics.fvd import FVDProtocol
 from stylegan_v.metrics.records import read_records
-from stylegan_v.models.periods import scheme_cycle_length
+from stylegan_v.models.periods import init_periods, scheme_cycle_length
+from stylegan_v.reports.embeddings import ACYCLIC_SCALING, ALIASING_BOUND, FIGURE9_PANELS
 from stylegan_v.reports.paper import PAPER_NUMBERS, PaperNumbers
 from stylegan_v.reports.points import SubmittedSweep, matches, run_overrides, run_point, submitted_sweeps
 from stylegan_v.reports.runs import TAG_PARENT, RunInfo, RunStore
@@ -249,14 +250,32 @@ FVD16_METRICS = ("fvd2048_16f", "fvd256_16f")  # the paper's, then the reduced C
 FID_METRICS = ("fid50k_full", "fid2048_16f")  # the official (the paper's column), then the paper text's reading
 
 
+BASELINES_SWEEP = "baselines"  # sweeps/baselines.yaml: every Table 6 model as one point, on the same data
+
+
+def baselines_sweep_runs(runs: list[RunInfo], dataset: str | None = None) -> list[RunInfo]:
+    """The runs of the newest ``+sweep=baselines`` submission (one parent run), on ``dataset`` when given."""
+    by_parent: dict[str, list[RunInfo]] = {}
+    for run in runs:
+        if run.sweep_name == BASELINES_SWEEP and (dataset is None or run.dataset == dataset):
+            by_parent.setdefault(run.tags.get(TAG_PARENT, ""), []).append(run)
+    if not by_parent:
+        return []
+    return max(by_parent.values(), key=lambda rs: max((r.start_time, r.run_id) for r in rs))
+
+
 def table6(paper: PaperNumbers, store: RunStore, dataset: str) -> Table:
+    """The paper's rows beside ours. Ours come from ONE baselines sweep when there is one (each row's run matched
+    by its config: model.name and model.motion.kind), else from the newest run of each model."""
     runs = store.finished_training_runs()
-    if not any(r.dataset == dataset for r in runs):
-        plain = [r for r in runs if not r.sweep_name] or runs
-        fallback = plain[-1].dataset if plain else None
+    if any(r.dataset == dataset for r in runs):
+        ours_ds, fallback = dataset, None
     else:
-        fallback = None
-    ours_ds = fallback or dataset
+        swept = baselines_sweep_runs(runs)
+        plain = [r for r in runs if not r.sweep_name] or runs
+        fallback = swept[-1].dataset if swept else (plain[-1].dataset if plain else None)
+        ours_ds = fallback or dataset
+    sweep_runs = baselines_sweep_runs(runs, ours_ds)
     table = Table("table6", f"Table 6. FVD₁₆, FID and training cost (GPU-days): paper (FaceForensics 256²) beside "
                   f"ours ({ours_ds})",
                   ["Method", "FVD₁₆ (paper)", "FVD₁₆ (ours)", "FID (paper)", "FID (ours)",
@@ -272,19 +291,35 @@ def table6(paper: PaperNumbers, store: RunStore, dataset: str) -> Table:
             table.add([row, p[0], ext, p[1], DASH, p[2], DASH])
             continue
         model, motion = TABLE6_MODELS[row]
-        run = _newest(_model_runs(runs, ours_ds, model, motion))
+        what = f"{model}{'' if motion is None else f' (model.motion.kind={motion})'}"
+        if sweep_runs:
+            run = _newest([r for r in sweep_runs if r.model == model
+                           and (motion is None or r.params.get("model.motion.kind", motion) == motion)])
+            absent = f"no point of the baselines sweep is {what}"
+        else:
+            run = _newest(_model_runs(runs, ours_ds, model, motion))
+            absent = f"not run: {what} on {ours_ds}"
         if run is None:
-            nr = missing(f"not run: {model}{'' if motion is None else f' (motion {motion})'} on {ours_ds}")
-            table.add([row, p[0], nr, p[1], DASH, p[2], DASH])
+            table.add([row, p[0], missing(absent), p[1], DASH, p[2], DASH])
             continue
         fvd_metric = next((m for m in FVD16_METRICS if run.last(f"metrics/{m}") or _records(run, m)), FVD16_METRICS[0])
         fvd, fvd_note = metric_cell(run, fvd_metric) if motion != "none" else ("N/A (image generator)", None)
         fid_metric = next((m for m in FID_METRICS if run.last(f"metrics/{m}") or _records(run, m)), FID_METRICS[0])
         fid, fid_note = metric_cell(run, fid_metric)
         table.add([row, p[0], fvd, p[1], fid, p[2], _cost_cell(run)])
+        size = run.params.get("dataset.resolution")
         notes += [f"{row}: {n}" for n in (fvd_note, fid_note) if n]
-    table.notes = notes + ["Ours: the newest non-sweep run per model, value at its last snapshot; training cost "
-                           "from MLflow `cost/gpu_days` (device-days shown when no GPU was used). "
+        if size:
+            notes.append(f"{row}: trained at {size}² ({what}, sweep point {run.sweep_point or DASH}).")
+    if sweep_runs:
+        parent = sweep_runs[0].tags.get(TAG_PARENT, "")[:8]
+        notes.append(f"Ours: the runs of one `+sweep=baselines` submission (parent run {parent}) on {ours_ds}, each "
+                     "row's run matched by its config (model.name, model.motion.kind; StyleGAN2 = StyleGAN-V with "
+                     "model.motion.kind=none), value at its last snapshot.")
+    else:
+        notes.append("Ours: the newest non-sweep run per model (no `+sweep=baselines` submission on this dataset), "
+                     "value at its last snapshot.")
+    table.notes = notes + ["Training cost from MLflow `cost/gpu_days` (device-days shown when no GPU was used). "
                            "Paper: FVD₁₆ on 2048 videos; FID as the official fid50k_full (50 000 frames of 3125 videos)."]
     if any(REDUCED_MARK in c for r in table.rows for c in r):
         table.notes.append(REDUCED_NOTE)
@@ -335,25 +370,33 @@ def table7(paper: PaperNumbers, stats: dict[str, dict[str, Any]], stats_dir: Pat
 
 # ------------------------------------------------------------------------------------------ Figure 9 cycles
 
-FIG9_SCHEMES = (("(a) Exponentially spaced periods (d = 5)", "exponential", 5),
-                ("(b) Random periods (d = 3)", "random", 3), ("(c) Linearly spaced periods (d = 3)", "linear", 3))
-
-
 def figure9_cycles(paper: PaperNumbers, omega_min: float, omega_max: float, random_xi: float, random_seed: int,
                    embed_waves: int) -> Table:
+    """Each panel's caption cycle beside the model's ``scheme_cycle_length`` at the panel's settings (those drawn
+    in Figure 9), then the model's own default schemes at its config (arguments)."""
     table = Table("figure9_cycles", "Figure 9 cycle lengths (frames): the caption's beside the model's "
-                  "`scheme_cycle_length`", ["Panel", "cycle length (paper)", "cycle length (ours)"])
-    for row, scheme, n in FIG9_SCHEMES:
-        ours = scheme_cycle_length(scheme, n, omega_min, omega_max, random_xi, random_seed)
-        table.add([row, paper.text("figure9", row, "cycle length"), _int_text(ours)])
-    for row in paper.rows("figure9")[len(FIG9_SCHEMES):]:
-        table.add([row, paper.text("figure9", row, "cycle length"), "none (acyclic by construction)"])
+                  "`scheme_cycle_length` at the settings drawn", ["Panel", "cycle length (paper)", "cycle length (ours)",
+                                                                  "settings (ours)"])
+    rows = paper.rows("figure9")
+    for row, panel in zip(rows, FIGURE9_PANELS):
+        ours = scheme_cycle_length(panel.scheme, panel.waves, panel.omega_min, panel.omega_max, panel.random_xi,
+                                   panel.random_seed)
+        periods = init_periods(panel.scheme, panel.waves, panel.omega_min, panel.omega_max, panel.random_xi,
+                               panel.random_seed)
+        table.add([row, paper.text("figure9", row, "cycle length"), _int_text(ours),
+                   f"{panel.settings()}; periods {', '.join(f'{p:.1f}' for p in periods.tolist())}"])
+    for row in rows[len(FIGURE9_PANELS):]:
+        table.add([row, paper.text("figure9", row, "cycle length"), "none (acyclic by construction)",
+                   f"linear scaling of (c): ω_min = {ACYCLIC_SCALING.omega_min:g}, ω_max = {ACYCLIC_SCALING.omega_max:g}"])
     for scheme in ("linear", "geometric"):
         ours = scheme_cycle_length(scheme, embed_waves, omega_min, omega_max, random_xi, random_seed)
-        table.add([f"model default: {scheme}, {embed_waves} waves (initial periods)", DASH, _int_text(ours)])
-    table.notes = [f"Ours: omega_min = {fmt_number(omega_min)}, omega_max = {fmt_number(omega_max)} frames, "
-                   f"random xi = {fmt_number(random_xi)}, seed {random_seed} (the model config's defaults); the cycle "
-                   "is the LCM of the initial periods rounded to whole frames (stylegan_v.models.periods)."]
+        table.add([f"model default: {scheme}, {embed_waves} waves (initial periods)", DASH, _int_text(ours),
+                   f"ω_min = {fmt_number(omega_min)}, ω_max = {fmt_number(omega_max)} (model config)"])
+    table.notes = [f"Panels: no period under the aliasing bound of appendix B.3 ({ALIASING_BOUND:g} frames); "
+                   "(b) is the first seed whose N(0, I) draw has the caption's cycle; (c) is eq. 6 at the only "
+                   "whole-frame ω_min, ω_max with the caption's cycle (with the paper's ω_max = 2^10 no ω_min gives "
+                   "352). The cycle is the LCM of the initial periods rounded to whole frames "
+                   "(stylegan_v.models.periods)."]
     return table
 
 
@@ -371,6 +414,7 @@ ABLATION_FAMILIES = {
     "failed_experiments": "Failed experiments (appendix D)",
     "paper_text": "The paper's text against the official code (motion module)",
     "baselines": "Baselines: motion codes and generators (appendix C, Table 6)",
+    "lstm_motion": "Our motion codes against LSTM motion codes, FVD₁₆ and FVD₁₂₈ (appendix C)",
 }
 
 
@@ -418,15 +462,7 @@ def ablation_table(name: str, children: list[RunInfo], paper: PaperNumbers, swee
     for row, overrides_of_row in wanted.items():
         if row in matched:
             continue
-        defined = [(s, p) for s in submitted for p in s.points if matches(overrides_of_row, list(p.overrides))]
-        if not overrides_of_row:
-            reason = f"{PAPER_NUMBERS.name} names no sweep point for this row"
-        elif defined:
-            reason = "; ".join(f"point {p.num} of sweep {s.sweep_dir.name} has no run" for s, p in defined)
-        elif submitted or children:
-            reason = f"no point of the submitted sweep(s) `{name}` sets {' '.join(overrides_of_row)}"
-        else:
-            reason = _not_run(name)
+        reason = _unmatched_reason(name, overrides_of_row, submitted, bool(children))
         table.add([" ".join(overrides_of_row) or DASH, _paper_text(paper, ptable, row), missing(reason)]
                   + [DASH] * blank)
     for sweep in sorted(submitted, key=lambda s: s.sweep_dir.name):
@@ -450,8 +486,60 @@ def ablation_table(name: str, children: list[RunInfo], paper: PaperNumbers, swee
     return table
 
 
+def _unmatched_reason(name: str, wanted: list[str], submitted: list[SubmittedSweep], any_runs: bool) -> str:
+    """Why no run sits beside a paper row: its point did not run, is in no submitted sweep, or no sweep ran."""
+    defined = [(s, p) for s in submitted for p in s.points if matches(wanted, list(p.overrides))]
+    if not wanted:
+        return f"{PAPER_NUMBERS.name} names no sweep point for this row"
+    if defined:
+        return "; ".join(f"point {p.num} of sweep {s.sweep_dir.name} has no run" for s, p in defined)
+    if submitted or any_runs:
+        return f"no point of the submitted sweep(s) `{name}` sets {' '.join(wanted)}"
+    return _not_run(name)
+
+
 def _not_run(name: str) -> str:
     return f"sweep not run: no MLflow child runs tagged sweep.name={name} (python -m stylegan_v.train -m +sweep={name})"
+
+
+LSTM_SWEEP = "lstm_motion"  # sweeps/lstm_motion.yaml: appendix C's comparison of motion codes
+FVD128_METRICS = ("fvd2048_128f",)
+FVD16_SWEEP_METRICS = ("fvd2048_16f", "fvd256_16f")
+
+
+def lstm_comparison(paper: PaperNumbers, store: RunStore) -> Table:
+    """Appendix C: FVD₁₂₈ of StyleGAN-V with LSTM motion codes (two anchor distances) against ours, one row per
+    paper number, each beside the run of the point it names (``sweep_point``), with FVD₁₆ alongside."""
+    ptable = f"ablation:{LSTM_SWEEP}"
+    sweeps = submitted_sweeps(store)
+    submitted = [s for s in sweeps.values() if s.name == LSTM_SWEEP]
+    children = store.sweeps().get(LSTM_SWEEP, [])
+    table = Table("appendix_c_lstm", "Appendix C. FVD₁₂₈ does not see the motion collapse of LSTM motion codes: "
+                  f"paper beside ours — sweep `{LSTM_SWEEP}`",
+                  ["Method", "Point", "FVD₁₂₈ (paper)", "FVD₁₂₈ (ours)", "FVD₁₆ (ours)", "run"])
+    notes = []
+    for row in paper.rows(ptable):
+        wanted = paper.sweep_point(ptable, row)
+        run = _newest([r for r in children if matches(wanted, run_overrides(r, sweeps))])
+        if run is None:
+            reason = missing(_unmatched_reason(LSTM_SWEEP, wanted, submitted, bool(children)))
+            table.add([row, " ".join(wanted), paper.text(ptable, row, "FVD128"), reason, DASH, DASH])
+            continue
+        cells = []
+        for names in (FVD128_METRICS, FVD16_SWEEP_METRICS):
+            metric = next((m for m in names if run.last(f"metrics/{m}") or _records(run, m)), names[0])
+            cell, note = metric_cell(run, metric)
+            cells.append(cell)
+            notes += [f"{row}: {note}"] if note else []
+        table.add([row, run.sweep_point or " ".join(wanted), paper.text(ptable, row, "FVD128"), *cells,
+                   f"{run.short_id} ({run.status})"])
+    table.notes = notes + [
+        "The paper gives 196.1 or 165.8 'depending on the distance between anchors' without saying which distance "
+        "gave which, nor the dataset: the pairing of those two numbers with our two LSTM points is ours.",
+        "Ours: the newest run of each point (matched by its overrides in sweep.json), value at its last snapshot."]
+    if any(REDUCED_MARK in c for r in table.rows for c in r):
+        table.notes.append(REDUCED_NOTE)
+    return table
 
 
 def ablation_tables(store: RunStore, paper: PaperNumbers) -> list[Table]:

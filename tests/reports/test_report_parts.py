@@ -50,13 +50,55 @@ def test_figure9_parts_come_from_the_model() -> None:
     assert parts.stitched[at_anchor].abs().max() < 1e-5, "(e) vanishes at every anchor"
     assert parts.raw[at_anchor].abs().max() > 1e-2, "(d) does not"
     assert not torch.allclose(parts.ours, parts.stitched), "(f) adds the aligners"
-    assert parts.cycle_length_init == scheme_cycle_length("linear", 3, omega_min=8.0)  # the caption's scheme
+    assert parts.cycle_length_init == 352, "(d)-(f) take the linear scaling of (c)"
     assert scheme_cycle_length("exponential", 5) == 64
+
+
+def test_figure9_panels_have_the_captions_cycles_and_no_aliasing() -> None:
+    """(a) 64, (b) 120, (c) 352 frames as captioned, from the model's own period code; no period under the
+    aliasing bound of appendix B.3; (b) the first such seed; (c) and (f) one scaling; seed and ω in the titles."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from stylegan_v.models.periods import init_periods
+    from stylegan_v.reports.embeddings import ACYCLIC_SCALING, ALIASING_BOUND, FIGURE9_PANELS, small_motion_config
+    from stylegan_v.reports.figures import figure9
+
+    paper = PaperNumbers()
+
+    def cycle(panel, **change) -> int:
+        p = {"omega_min": panel.omega_min, "omega_max": panel.omega_max, "random_xi": panel.random_xi,
+             "random_seed": panel.random_seed, **change}
+        return scheme_cycle_length(panel.scheme, panel.waves, **p)
+
+    def shortest(panel, **change) -> float:
+        p = {"omega_min": panel.omega_min, "omega_max": panel.omega_max, "random_xi": panel.random_xi,
+             "random_seed": panel.random_seed, **change}
+        return float(init_periods(panel.scheme, panel.waves, **p).min())
+
+    for panel, row in zip(FIGURE9_PANELS, paper.rows("figure9")):
+        assert row.startswith(f"({panel.letter}) ") and f"d = {panel.waves}" in row
+        assert cycle(panel) == int(paper.get("figure9", row, "cycle length").value), row
+        assert shortest(panel) >= ALIASING_BOUND, f"{row}: a period under {ALIASING_BOUND} frames aliases"
+    a, b, c = FIGURE9_PANELS
+    assert not [s for s in range(b.random_seed) if cycle(b, random_seed=s) == 120
+                and shortest(b, random_seed=s) >= ALIASING_BOUND], "(b) is the first seed with the caption's cycle"
+    assert all(cycle(c, omega_min=float(w), omega_max=1024.0) != 352 for w in range(4, 1024)), \
+        "with the paper's omega_max no omega_min gives the caption's 352"
+    assert ACYCLIC_SCALING is c
+    motion = small_motion_config(3, 16)
+    assert (motion.period_scheme.value, motion.omega_min, motion.omega_max) == ("linear", c.omega_min, c.omega_max)
+    fig, cycles = figure9(64, 16, seed=5)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert "seed 106" in titles[1] and "ω_min = 11, ω_max = 43" in titles[2] and "cycle length = 352" in titles[2]
+    assert all("seed 5" in t and "ω_min = 11, ω_max = 43" in t for t in titles[3:])
+    assert cycles == {"exponential": 64, "random": 120, "linear": 352, "acyclic_init_lcm": 352}
 
 
 def test_formatting_and_latex() -> None:
     assert fmt_number(3614.622390017133) == "3615" and fmt_number(76.8234) == "76.82" and fmt_number(8.77e-6) == "8.770e-06"
     assert latex_escape("FVD₁₆ 76.82 ± 1.57 — 50% #a_b") == r"FVD$_{16}$ 76.82 $\pm$ 1.57 --- 50\% \#a\_b"
+    assert latex_escape("FVD₁₂₈") == r"FVD$_{128}$"
     tex = to_latex(Table("t", "T", ["a", "b"], [["1", "2"]], ["note"]))
     assert r"\begin{tabular}{lr}" in tex and r"1 & 2 \\" in tex
 
@@ -106,12 +148,6 @@ def test_figure10_panels_in_the_papers_order() -> None:
     stats = {name: {"num_videos": 2, "fps": 25, "length_histogram": {"bin_edges_frames": [0, 10, 20], "counts": [1, 1]}}
              for name in ["ucf101", "moving_mnist_32", "mead", "faceforensics", "sample_videos", "sky_timelapse"]}
     titles = [ax.get_title().split(":")[0] for ax in figure10(stats, None).axes]
-    assert titles == ["faceforensics", "sky_timelapse", "ucf101", "mead", "moving_mnist_32", "sample_videos"]
+    assert titles == ["(a) faceforensics", "(b) sky_timelapse", "(c) ucf101", "(e) mead", "moving_mnist_32",
+                      "sample_videos"], "the paper's letter stays with its dataset when one is absent"
 
-
-def test_every_ablation_family_is_a_sweep_file() -> None:
-    """A family the report looks up under a name no sweep has is a table that stays empty for ever."""
-    from stylegan_v.reports.paper_tables import ABLATION_FAMILIES
-
-    missing_files = [name for name in ABLATION_FAMILIES if not (CONF_DIR / "sweep" / f"{name}.yaml").is_file()]
-    assert not missing_files, f"ablation families without sweeps/<name>.yaml: {missing_files}"
