@@ -8,13 +8,15 @@ PYTEST_ARGS ?= -m "not slow"
 # pytest-xdist: one worker per core, each file's tests on one worker (tests/conftest.py says what a test must do)
 PYTEST_WORKERS ?= auto
 
-.PHONY: help setup lint test test-all repro weights cluster-up cluster-down cluster-status bench clean
+.PHONY: help setup lint test test-all repro check-report weights cluster-up cluster-down cluster-status bench clean
 
 help:
 	@echo "make repro         set up, then run the whole DVC pipeline on the embedded CPU default"
 	@echo "make test          set up, lint, start the local Slurm cluster, run the test suite (not the slow tests)"
 	@echo "                   on every core (PYTEST_WORKERS=auto; PYTEST_WORKERS=0 runs it in one process)"
 	@echo "make lint          ruff (configured in pyproject.toml) over the whole repository"
+	@echo "make check-report  rebuild the report from this workspace's MLflow store and statistics (after make repro)"
+	@echo "                   into a temporary folder; compare with the committed reports/ (run ids, times aside)"
 	@echo "make test-all      the same, slow tests included"
 	@echo "make setup         create .venv and install the project (fast when nothing changed)"
 	@echo "make cluster-up    start the local two-node Slurm cluster (n1, n2) with accounting"
@@ -57,6 +59,11 @@ test-all: test
 repro: setup weights
 	$(BIN)/python -m stylegan_v.params
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
+
+check-report: setup
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(BIN)/python -m stylegan_v.report --config-dir . --config-name params report.out_dir="$$tmp" hydra.run.dir="$$tmp/hydra"; \
+	$(BIN)/python -m stylegan_v.reports.reference reports "$$tmp"
 
 weights: setup
 	$(BIN)/python -c "from stylegan_v.metrics.i3d_weights import i3d_state_dict; i3d_state_dict('.cache/stylegan_v')"

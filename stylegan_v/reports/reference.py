@@ -61,3 +61,30 @@ def compare_reports(reference: Path, rebuilt: Path) -> list[str]:
         elif ref[name].read_bytes() != new[name].read_bytes():
             diffs.append(f"{name}: figure bytes differ")
     return diffs
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m stylegan_v.reports.reference REFERENCE REBUILT``: print each difference, exit 1 if any.
+
+    ``make check-report`` rebuilds the report from this workspace's inputs (the MLflow store and statistics
+    a ``make repro`` left) into a temporary folder and compares it with the committed ``reports/`` this way.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m stylegan_v.reports.reference", description=main.__doc__)
+    parser.add_argument("reference", type=Path, help="the committed report folder (reports)")
+    parser.add_argument("rebuilt", type=Path, help="a report built again from the same inputs")
+    args = parser.parse_args(argv)
+    for folder in (args.reference, args.rebuilt):
+        if not (folder / "README.md").is_file():
+            parser.error(f"{folder} holds no report (no README.md)")
+    diffs = compare_reports(args.reference, args.rebuilt)
+    for line in diffs:
+        print(line)
+    print(f"{len(report_files(args.reference))} files compared: "
+          + ("equal up to run ids and times" if not diffs else f"{len(diffs)} differ"))
+    return 1 if diffs else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
