@@ -74,13 +74,17 @@ def _protocol_text(p: dict[str, Any]) -> str:
 
 
 def _cost_cell(run: RunInfo) -> str:
+    """Measured GPU-days (device-days for a CPU run), with the projection made before launch beside it."""
     gpu = run.last("cost/gpu_days")
     device = run.last("cost/device_days")
     if gpu is None and device is None:
         return missing(f"no cost/gpu_days in run {run.name}")
-    if gpu is not None and gpu[1] > 0:
-        return fmt_number(gpu[1], 3)
-    return f"0 (CPU: {fmt_number(device[1], 3)} device-days)" if device is not None else "0"
+    on_gpu = gpu is not None and gpu[1] > 0
+    projected = run.last("cost/projected_gpu_days" if on_gpu else "cost/projected_device_days")
+    beside = f"projected {fmt_number(projected[1], 3)}" if projected is not None else "no projection"
+    if on_gpu:
+        return f"{fmt_number(gpu[1], 3)} ({beside})"
+    return f"0 (CPU: {fmt_number(device[1], 3)} device-days; {beside})" if device is not None else "0"
 
 
 # ------------------------------------------------------------------------------------------ Table 4
@@ -319,7 +323,8 @@ def table6(paper: PaperNumbers, store: RunStore, dataset: str) -> Table:
     else:
         notes.append("Ours: the newest non-sweep run per model (no `+sweep=baselines` submission on this dataset), "
                      "value at its last snapshot.")
-    table.notes = notes + ["Training cost from MLflow `cost/gpu_days` (device-days shown when no GPU was used). "
+    table.notes = notes + ["Training cost from MLflow `cost/gpu_days` (device-days shown when no GPU was used), beside it "
+                           "the projection made before launch (`cost/projected_gpu_days`, as `--plan` prints it). "
                            "Paper: FVD₁₆ on 2048 videos; FID as the official fid50k_full (50 000 frames of 3125 videos)."]
     if any(REDUCED_MARK in c for r in table.rows for c in r):
         table.notes.append(REDUCED_NOTE)

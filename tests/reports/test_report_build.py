@@ -117,6 +117,11 @@ def test_full_report_from_a_real_store(store, tmp_path) -> None:
         assert run_id[:8] in runs_md and f"fvd256_16f = {fmt_number(value)}" in runs_md
     single_fvd = fmt_number(fvds[store["results"][0]["mlflow_run_id"]])
     assert f"| StyleGAN-V (ours) | 47.41 | {single_fvd}" in (tables / "table6.md").read_text()
+    # the cost cell: measured device-days beside the projection made before launch, both as MLflow has them
+    assert single["cost/projected_device_days"] > 0
+    cost = (f"0 (CPU: {fmt_number(single['cost/device_days'], 3)} device-days; "
+            f"projected {fmt_number(single['cost/projected_device_days'], 3)}) |")
+    assert cost in (tables / "table6.md").read_text()
     assert "| Proper computation | 76.82 ± 1.57 | 61.95 ± 0.92 | — (not run on faceforensics)" in \
         (tables / "table4.md").read_text()
     assert single_fvd in (tables / "table4.md").read_text(), "Table 4 proper row from the run's metric record"
