@@ -24,7 +24,7 @@ import torch.distributed as dist
 from omegaconf import DictConfig, OmegaConf
 
 from stylegan_v.configs import validate
-from stylegan_v.files import LockBusy, append_jsonl, atomic_write_text, exclusive_lock, remove_stale_temps
+from stylegan_v.files import LockBusy, append_jsonl, atomic_write_text, exclusive_lock, read_jsonl, remove_stale_temps
 from stylegan_v.launch.allocator import keep_freed_memory
 from stylegan_v.launch.distributed import DistributedEnv, distributed
 from stylegan_v.tracking.run import RunTracker
@@ -87,9 +87,13 @@ def remove_stale_writes(run_dir: Path) -> None:
 
 def record_finished(run_dir: Path, cfg: DictConfig, run_id: str | None) -> None:
     """Append the run to ``<runs_dir>/finished_runs.jsonl``: the file changes exactly when a run finishes, so
-    the report stage of the pipeline depends on it (and re-runs when a sweep elsewhere adds a run)."""
-    append_jsonl(Path(cfg.paths.runs_dir) / FINISHED_RUNS, {"run_dir": str(run_dir), "mlflow_run_id": run_id,
-                                                              "experiment": cfg.experiment_name})
+    the report stage of the pipeline depends on it (and re-runs when a sweep elsewhere adds a run). A finished
+    run started again (``dvc repro --force``) finishes at once and is not recorded twice."""
+    path = Path(cfg.paths.runs_dir) / FINISHED_RUNS
+    record = {"run_dir": str(run_dir), "mlflow_run_id": run_id, "experiment": cfg.experiment_name}
+    if path.exists() and record in read_jsonl(path):
+        return
+    append_jsonl(path, record)
 
 
 class TrainJob(submitit.helpers.Checkpointable):

@@ -33,3 +33,9 @@ def test_job_logs_commit_config_dataset_and_system_metrics(tiny_cfg, tmp_path) -
     assert any(k.startswith("system/") for k in run.data.metrics), sorted(run.data.metrics)
     finished = [json.loads(line) for line in (Path(cfg.paths.runs_dir) / FINISHED_RUNS).read_text().splitlines()]
     assert finished[-1]["mlflow_run_id"] == run.info.run_id
+    # the same finished run started again (dvc repro --force) finishes at once and is recorded once
+    again = TrainJob()(resolved_yaml(cfg))
+    assert again["status"] == "finished" and again["mlflow_run_id"] == run.info.run_id \
+        and again["step"] == result["step"]
+    rerecorded = [json.loads(line) for line in (Path(cfg.paths.runs_dir) / FINISHED_RUNS).read_text().splitlines()]
+    assert rerecorded == finished
