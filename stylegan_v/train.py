@@ -35,6 +35,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     from stylegan_v.launch.config import SlurmClusterConfig
     from stylegan_v.launch.submit import check_slurm_ready, rank0_result, submit
     from stylegan_v.launch.sweep import attach_point, in_launcher_job, record_point
+    from stylegan_v.tracking.cost import PROJECTED_FILE
     from stylegan_v.training.job import RUN_LOCK, TrainJob, run_dir_of
 
     point_dir = attach_point(cfg)  # sweep points: the parent MLflow run's id; None for single runs
@@ -47,6 +48,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         record_point(cfg, point_dir, run_dir)
     if in_launcher_job():  # already the Slurm job of this point (the sweep callback prepared the data)
         log.info("sweep point %s: training in this job, run directory %s", cfg.sweep.point, run_dir)
+        if os.environ.get("SLURM_PROCID", "0") == "0" and not (run_dir / PROJECTED_FILE).exists():
+            record_projection(typed, run_dir)  # on the point's own node: its device class measures the step
         return TrainJob()(resolved_yaml(cfg))
     with exclusive_lock(run_dir / RUN_LOCK, f"run directory {run_dir}", wait=False):
         pass  # refuse before queueing when another job trains into this folder (the job locks it again)

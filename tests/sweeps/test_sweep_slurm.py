@@ -108,6 +108,7 @@ def test_period_scaling_runs_as_one_array_with_fvd_and_cost_under_one_parent(tmp
         assert child.info.status == "FINISHED" and child.data.tags["sweep.name"] == "period_scaling"
         assert metrics["metrics/fvd256_16f"] > 0, "each point ends with an FVD (reduced protocol)"
         assert metrics["cost/device_days"] > 0 and metrics["cost/sacct_device_days"] > 0, "and with its cost"
+        assert metrics["cost/projected_device_days"] > 0, "beside the cost projected before it trained"
         assert child.data.tags["slurm.job_ids"], "the point ran as a Slurm job"
 
     status = _sweep_cli("status", str(sweep_dir))
