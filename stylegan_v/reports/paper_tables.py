@@ -210,8 +210,8 @@ def real_videos_cell(data_dir: Path | None, dataset: str) -> tuple[str, str | No
         if records:
             message = str(records[-1].get("message", "")).split("\n")[0][:80]
             return missing(f"weights missing: {message}"), None
-        return missing(f"not measured: python -m stylegan_v.evaluate metrics=paper dataset={dataset} "
-                       f"metrics.fake={data_dir or '<data_dir>'}/{dataset} metrics.names=[{IS_METRIC}]"), None
+        return missing(f"not measured: python -m stylegan_v.evaluate metrics=paper +metrics/table5=real_videos "
+                       f"dataset={dataset}"), None
     rec = ok[-1]
     cell = fmt_mean_std(float(rec["value"]), rec.get("std")) + (f" {REDUCED_MARK}" if rec.get("reduced") else "")
     return cell, (f"Real videos: {IS_METRIC} of the video set `{rec['fake']}` ({rec.get('num_fake', '?')} videos, "
