@@ -102,6 +102,20 @@ def analysis_sets(cfg: GenerateConfig, G: torch.nn.Module, last: float) -> CodeS
         raise ValueError(f"mode={cfg.mode} is not a latent-analysis mode; those are {ANALYSIS_MODES}")
 
 
+def mode_inputs(cfg: GenerateConfig, G: torch.nn.Module, last: float,
+                device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor | None, dict[str, Any]]:
+    """(z, c, G keyword arguments) of the videos ``cfg.mode`` asks for, one per row: what ``run`` renders, and
+    what the report's G3AN grids render. ``last``: the latest frame time the videos reach."""
+    from stylegan_v.latents import g_inputs
+    from stylegan_v.models.g3an import G3ANGenerator
+
+    if cfg.mode in ANALYSIS_MODES:
+        return g_inputs(G, analysis_sets(cfg, G, last).to(device))
+    z, motion = _codes(cfg, G.z_dim, G.cfg.za_dim if isinstance(G, G3ANGenerator) else None)
+    c = class_codes(cfg, int(getattr(G, "c_dim", 0)))
+    return z.to(device), None if c is None else c.to(device), {"motion_seed": motion.to(device)}
+
+
 def grid_indices(num_frames: int) -> list[int]:
     """Up to GRID_COLUMNS evenly spaced output frames, first and last included."""
     import torch
@@ -127,8 +141,6 @@ def run(cfg: GenerateConfig) -> dict[str, Any]:
     import torch
 
     from stylegan_v.data.encode import Mp4Writer
-    from stylegan_v.latents import g_inputs
-    from stylegan_v.models.g3an import G3ANGenerator
     from stylegan_v.models.generator import time_chunks, to_rgb_uint8
     from stylegan_v.progress import progress_bar
     from stylegan_v.training.checkpoint import load_generator, resolve
@@ -145,13 +157,7 @@ def run(cfg: GenerateConfig) -> dict[str, Any]:
                          f"at t = {last:.3g} training frames; generate supports up to {MAX_TIME:.0e} "
                          f"(at the data's {data_fps:g} fps): raise fps or lower num_frames/start")
     stacked = cfg.mode in ANALYSIS_MODES
-    if stacked:
-        z, c, kwargs = g_inputs(G, analysis_sets(cfg, G, last).to(device))
-    else:
-        z, motion = _codes(cfg, G.z_dim, G.cfg.za_dim if isinstance(G, G3ANGenerator) else None)
-        z, kwargs = z.to(device), {"motion_seed": motion.to(device)}
-        c = class_codes(cfg, int(getattr(G, "c_dim", 0)))
-        c = None if c is None else c.to(device)
+    z, c, kwargs = mode_inputs(cfg, G, last, device)
     out = Path(cfg.out)
     picks, grid = grid_indices(cfg.num_frames), []
     with Mp4Writer(out, fps) as writer, torch.inference_mode():

@@ -1,4 +1,5 @@
-"""``python -m stylegan_v.report [report.out_dir=reports]``: the paper's tables beside ours, Figures 9 and 10.
+"""``python -m stylegan_v.report [report.out_dir=reports]``: the paper's tables beside ours, Figures 9 and 10,
+G3AN's Table 1 and (with a G3AN run) its C.1-C.4 grids.
 
 The last DVC stage. Reads the MLflow experiment of the training runs and the dataset statistics; with no runs
 the tables still build, every "ours" cell a dash with its reason.

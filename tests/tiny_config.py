@@ -12,3 +12,7 @@ TINY = [
 ]
 # With a 2-video FVD snapshot, for tests that need a measured score.
 TINY_WITH_FVD = [*TINY, "training.metrics=[fvd256_16f]", "metrics.num_videos=2", "metrics.progress=false"]
+# The tiny G3AN the G3AN tests share (with `+sweep/baselines=g3an`); attention at 8 x 8 rather than 32 x 32, which
+# would be most of a step's time on a CPU.
+TINY_G3AN = ["model.base_channels=32", "model.d_channels=8", "model.za_dim=16", "model.zm_dim=4",
+             "model.attention_after=1"]

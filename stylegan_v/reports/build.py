@@ -10,7 +10,7 @@ from typing import Any
 
 from stylegan_v.files import atomic_write_text
 from stylegan_v.models.config import MotionConfig
-from stylegan_v.reports import figures, paper_tables
+from stylegan_v.reports import figures, g3an_grids, g3an_table, paper_tables
 from stylegan_v.reports.config import ReportConfig
 from stylegan_v.reports.paper import PAPER_NUMBERS, PaperNumbers
 from stylegan_v.reports.runs import load_runs
@@ -46,6 +46,8 @@ def build_report(rcfg: ReportConfig) -> dict[str, Any]:
         paper_tables.runs_table(store),
     ]
     table_files = {t.key: write_table(t, tables_dir) for t in tables}
+    g3an_table1 = g3an_table.table1(paper)
+    table_files[g3an_table1.key] = write_table(g3an_table1, tables_dir)
 
     fmts, dpi = list(rcfg.figure_formats), rcfg.dpi
     fig9, cycles = figures.figure9(rcfg.fig9_frames, rcfg.fig9_code_distance, rcfg.fig9_seed)
@@ -60,12 +62,55 @@ def build_report(rcfg: ReportConfig) -> dict[str, Any]:
             key = f"samples_{_slug(run.name)}"
             figure_files[key] = figures.save(figures.samples_figure(run, grids), figures_dir, key, fmts, dpi)
 
+    g3an_files, g3an_lines = _g3an_figures(store, rcfg, figures_dir)
+    figure_files.update(g3an_files)
+
     readme = out / "README.md"
-    atomic_write_text(readme, _readme(tables, table_files, figure_files, store, stats_dir, stats, cycles))
+    text = _readme(tables, table_files, {k: v for k, v in figure_files.items() if k not in g3an_files}, store,
+                   stats_dir, stats, cycles)
+    atomic_write_text(readme, text + _g3an_readme(g3an_table1, table_files[g3an_table1.key], g3an_files, g3an_lines))
     log.info("report: %d tables, %d figures from %d runs -> %s", len(tables), len(figure_files), len(runs), out)
     return {"out_dir": str(out), "tables": {k: [str(p) for p in v] for k, v in table_files.items()},
             "figures": {k: [str(p) for p in v] for k, v in figure_files.items()}, "num_runs": len(runs),
-            "runs_reason": store.reason, "cycle_lengths": cycles, "readme": str(readme)}
+            "runs_reason": store.reason, "cycle_lengths": cycles, "readme": str(readme), "g3an": g3an_lines}
+
+
+def _g3an_figures(store: Any, rcfg: ReportConfig, figures_dir: Path) -> tuple[dict[str, list[Path]], list[str]]:
+    """The C.1-C.4 grids of the newest G3AN run (figure files by key) and the README lines that say what they
+    show, or in one line why there are none."""
+    from stylegan_v.training.checkpoint import CheckpointError, load_generator
+
+    run, path, reason = g3an_grids.g3an_checkpoint(store)
+    if run is None or path is None:
+        return {}, [f"C.1–C.4 grids: none, {reason}."]
+    try:
+        G, _ = load_generator(path)
+    except CheckpointError as err:
+        return {}, [f"C.1–C.4 grids: none, the last checkpoint of G3AN run `{run.name}` is unusable: {err}"]
+    grids, skipped = g3an_grids.grids(G, path, rcfg.g3an_seed)
+    files = {}
+    for grid in grids:  # no run id in the image: a rebuild after a fresh training must give the same bytes
+        title = (f"G3AN appendix {grid.title}\n{run.name} ({run.dataset}), G_ema of {path.name}, "
+                 f"seed {rcfg.g3an_seed}; rows are videos")
+        files[grid.key] = figures.save(figures.video_rows(grid.frames, grid.rows, title), figures_dir, grid.key,
+                                       list(rcfg.figure_formats), rcfg.dpi)
+    lines = [f"C.1–C.4 from G3AN run `{run.name}` ({run.short_id}, {run.dataset}): G_ema of its last checkpoint "
+             f"`{path.name}`, the codes of `python -m stylegan_v.generate` in each mode with seed "
+             f"{rcfg.g3an_seed}, every frame of the {G.video_frames}-frame video, one row per video.", *skipped]
+    return files, lines
+
+
+def _g3an_readme(table: Table, table_paths: list[Path], figure_files: dict[str, list[Path]],
+                 lines: list[str]) -> str:
+    links = " · ".join(f"[{p.suffix[1:]}](tables/{p.name})" for p in table_paths)
+    out = ["", "## G3AN", "", to_markdown(table).rstrip("\n"), "", links, ""]
+    for line in lines:
+        out += [line, ""]
+    for key, paths in figure_files.items():
+        png = next((p for p in paths if p.suffix == ".png"), paths[0])
+        out += [f"### {key}", "", f"![{key}](figures/{png.name})", "",
+                " · ".join(f"[{p.suffix[1:]}](figures/{p.name})" for p in paths), ""]
+    return "\n".join(out)
 
 
 def _readme(tables: list[Table], table_files: dict[str, list[Path]], figure_files: dict[str, list[Path]],

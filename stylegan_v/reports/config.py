@@ -35,6 +35,7 @@ class ReportConfig:
     fig9_code_distance: int = 16  # d between motion anchors in panels (d)-(f) (the model's default)
     fig9_seed: int = 0  # init / motion-noise seed of the small motion module drawn in panels (d)-(f)
     max_sample_runs: int = 12  # sample-grid figures for at most this many runs (newest first)
+    g3an_seed: int = 0  # codes of the G3AN appendix C.1-C.4 grids (generate's seed); fixed: same checkpoint, same bytes
 
     def __post_init__(self) -> None:
         _require(bool(self.out_dir), "out_dir", "must be a non-empty path", self.out_dir)

@@ -1,4 +1,5 @@
-"""Figures: 9 (positional embeddings per period scheme), 10 (video-length histograms), training curves, samples.
+"""Figures: 9 (positional embeddings per period scheme), 10 (video-length histograms), training curves, samples,
+video grids (the G3AN section).
 
 matplotlib with the Agg backend (no display); every figure is written in each of ``formats`` (png, pdf), and
 a figure with nothing to draw still exists and says why, so the README never links a missing file.
@@ -174,5 +175,20 @@ def samples_figure(run: RunInfo, grids: list[Path]) -> plt.Figure:
         ax.set_title(f"{'first' if grid == shown[0] and len(shown) > 1 else 'last'} snapshot: step {step}", fontsize=8)
     fig.suptitle(f"{run.name} ({run.dataset}, {run.model}): rows are videos, columns frames t = 0, 2, 4, …",
                  fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def video_rows(frames: Any, rows: list[str], title: str) -> plt.Figure:
+    """uint8 frames [N, T, 3, H, W] -> one row per video (labelled ``rows``), its T frames left to right."""
+    N, T, C, H, W = frames.shape
+    image = np.asarray(frames.permute(0, 3, 1, 4, 2).reshape(N * H, T * W, C))  # videos down, frames across
+    fig, ax = plt.subplots(figsize=(max(4.0, T * W / 80), N * H / 80 + 0.9))
+    ax.imshow(image, interpolation="nearest")
+    ax.set_yticks([(i + 0.5) * H - 0.5 for i in range(N)], rows, fontsize=7)
+    ax.set_xticks([(j + 0.5) * W - 0.5 for j in range(T)], [str(j) for j in range(T)], fontsize=6)
+    ax.set_xlabel("frame t", fontsize=7)
+    ax.tick_params(length=0)
+    ax.set_title(title, fontsize=8)
     fig.tight_layout()
     return fig

@@ -14,7 +14,7 @@ COLUMNS = ("table", "row", "column", "value", "std", "unit", "source", "sweep_po
 
 @dataclass(frozen=True)
 class PaperCell:
-    table: str  # table4 ... table7, figure9, ablation:<sweep family>
+    table: str  # table4 ... table7, figure9, ablation:<sweep family>, g3an_table1 (G3AN appendix)
     row: str  # the row label as printed in the paper
     column: str
     value: str  # as printed ("9.445", "N/A", or a qualitative outcome for appendix D)

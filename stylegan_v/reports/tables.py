@@ -68,13 +68,14 @@ def to_markdown(table: Table) -> str:
 
 _LATEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                   "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-                  "±": r"$\pm$", "—": "---", "²": r"$^2$", "₁₆": r"$_{16}$", "₁₂₈": r"$_{128}$", "†": r"$^\dagger$"}
+                  "±": r"$\pm$", "—": "---", "²": r"$^2$", "₁₆": r"$_{16}$", "₁₂₈": r"$_{128}$", "†": r"$^\dagger$",
+                  "×": r"$\times$", "≠": r"$\neq$"}
 
 
 def latex_escape(text: str) -> str:
     out = text
     out = "".join(_LATEX_ESCAPES.get(ch, ch) if ch in "\\&%$#_{}~^" else ch for ch in out)
-    for src in ("±", "—", "²", "₁₂₈", "₁₆", "†"):
+    for src in ("±", "—", "²", "₁₂₈", "₁₆", "†", "×", "≠"):
         out = out.replace(src, _LATEX_ESCAPES[src])
     return out
 

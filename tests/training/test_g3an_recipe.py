@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny_config import TINY_G3AN
 
 from stylegan_v import prepare
 from stylegan_v.launch.distributed import DistributedEnv
@@ -16,9 +17,6 @@ from stylegan_v.training.g3an_loss import G3ANLoss
 from stylegan_v.training.loop import Trainer
 
 SINGLE = DistributedEnv(rank=0, local_rank=0, world_size=1, source="single")
-# Attention at 8 x 8 rather than 32 x 32, which would be most of a step's time on a CPU
-TINY_G3AN = ["model.base_channels=32", "model.d_channels=8", "model.za_dim=16", "model.zm_dim=4",
-             "model.attention_after=1"]
 
 
 def _tiny(num_classes: int = 0) -> tuple[G3ANGenerator, G3ANDiscriminator]:
