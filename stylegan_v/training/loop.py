@@ -191,6 +191,9 @@ class Trainer:
         self.opt_G = _lazy_adam(self.G, t.learning_rate(t.lr_g, self.resolution), t.betas, t.eps, g_interval)
         self.opt_D = _lazy_adam(self.D, t.learning_rate(t.lr_d, self.resolution), t.betas, t.eps, d_interval)
         self.progress = Progress()
+        # ADA's real signs since its last adjustment, this rank's; checkpointed, since a checkpoint can fall
+        # between two adjustments
+        self._ada_signs: list[Tensor] = []
         resumed = self._resume()
         self._record_data(resumed)
         if not resumed and t.init_from:
@@ -207,7 +210,6 @@ class Trainer:
             random.seed(cfg.seed + env.rank)
             np.random.seed((cfg.seed + env.rank) % 2**32)
         self._batches = self._data_stream()
-        self._ada_signs: list[Tensor] = []
 
     def _fit_model_to_data(self) -> int:
         """Write what the data decides into the model config (the YAML copy goes into checkpoints, so they rebuild
@@ -284,6 +286,9 @@ class Trainer:
             torch.manual_seed(self.cfg.seed * 1_000_003 + self.env.rank + self.progress.step)
         else:
             _set_rng_state(rng_states[self.env.rank])
+            # Checkpoints written before the signs were kept have none: that resume adjusts on fewer signs.
+            pending = state.get("ada_signs", [None] * self.env.world_size)[self.env.rank]
+            self._ada_signs = list(pending.to(self.device).unbind(0)) if pending is not None else []
         if self.env.is_main:
             log.info("resumed from %s at kimg %.1f (step %d)", path, self.progress.kimg, self.progress.step)
         return True
@@ -311,15 +316,17 @@ class Trainer:
                 "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "slurm_job_id": os.environ.get("SLURM_JOB_ID")})
 
     def save_checkpoint(self) -> Path | None:
-        """Every rank sends its RNG state to rank 0, which writes the file."""
-        states = [_rng_state()]
+        """Every rank sends its RNG state and its pending ADA signs to rank 0, which writes the file."""
+        signs = torch.stack(self._ada_signs).detach().cpu() if self._ada_signs else torch.zeros(0)
+        states = [(_rng_state(), signs)]
         if self.env.is_distributed:
             gathered: list[Any] = [None] * self.env.world_size
             dist.all_gather_object(gathered, states[0])
             states = gathered
         if not self.env.is_main:
             return None
-        path = checkpoint.save(self.run_dir, self.progress.step, {**self.state_dict(), "rng": states})
+        path = checkpoint.save(self.run_dir, self.progress.step, {**self.state_dict(), "rng": [s[0] for s in states],
+                                                                   "ada_signs": [s[1] for s in states]})
         checkpoint.prune(self.run_dir, self.tcfg.keep_checkpoints)
         log.info("checkpoint %s", path)
         return path

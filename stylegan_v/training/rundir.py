@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 # Top-level keys and dotted sub-keys that do not change the numbers a run produces.
-EXCLUDED_KEYS = ("cluster", "paths", "tracking", "metrics", "sweep", "hydra", "experiment_name", "training.num_workers",
+EXCLUDED_KEYS = ("cluster", "paths", "tracking", "metrics", "sweep", "hydra", "report", "pipeline", "site",
+                 "experiment_name", "training.num_workers",
                  "training.max_steps", "training.total_kimg", "training.snapshot_ticks", "training.kimg_per_tick",
                  "training.keep_checkpoints", "training.metrics", "training.best_metric", "training.sample_grid",
                  "training.dist_timeout_s", "training.allow_data_change", "dataset.num_workers",

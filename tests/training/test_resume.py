@@ -38,6 +38,11 @@ def test_resume_is_bit_identical(tiny_cfg, tmp_path) -> None:
                  "training.augment.speed_kimg=1", "training.num_workers=1")
     straight = _train(tiny_cfg(*overrides), tmp_path / "straight", 6)
     _train(tiny_cfg(*overrides), tmp_path / "split", 3)
+    # step 3 is between two ADA adjustments (every 2 steps): the signs gathered since step 2 go into the checkpoint
+    # (without them the resumed adjustment at step 4 sees fewer signs, and whether p then moves differently
+    # depends on the logits' values, so on the CPU's kernels)
+    _, state = checkpoint.load_latest(tmp_path / "split")
+    assert state["progress"]["step"] == 3 and len(state["ada_signs"]) == 1 and state["ada_signs"][0].numel() > 0
     resumed = _train(tiny_cfg(*overrides), tmp_path / "split", 6)
     assert resumed.progress.step == straight.progress.step == 6
     assert 0 < float(straight.augment.p) != 0.3, "the test must exercise ADA"
@@ -74,6 +79,8 @@ def test_run_dir_is_deterministic_and_ignores_where_it_runs(tiny_cfg) -> None:
     a = run_dir_of(tiny_cfg())
     assert a == run_dir_of(tiny_cfg()), "same config, same folder (a requeued job finds its checkpoints)"
     assert a == run_dir_of(tiny_cfg("cluster=slurm", "cluster.nodes=2", "training.num_workers=0"))
+    assert a == run_dir_of(tiny_cfg("++report.g3an_seed=7", "++pipeline.export_dir=elsewhere")), \
+        "how the results are reported or exported is not part of the run"
     assert a.name.startswith("smoke-")
     assert a != run_dir_of(tiny_cfg("model.motion.kernel_size=5")), "a different model is a different run"
 
