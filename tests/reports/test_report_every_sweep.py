@@ -171,6 +171,9 @@ def _is_number(cell: str) -> bool:
 
 def test_every_sweep_with_paper_rows_ran_two_points_with_a_paper_point(store) -> None:
     assert set(store["plans"]) >= {"kernel_size", "failed_experiments"}, "the derivation finds the paper's sweeps"
+    named = {t.removeprefix("ablation:") for t in PAPER.tables() if t.startswith("ablation:")
+             and any(PAPER.sweep_point(t, row) for row in PAPER.rows(t))}
+    assert named == set(store["plans"]), f"paper rows name sweeps without a sweeps/<name>.yaml: {named - set(store['plans'])}"
     for name, p in store["plans"].items():
         sweep = submitted(store, name)
         assert len(sweep["points"]) == min(POINTS_PER_SWEEP, len(expand(name))), (name, sweep["points"])
