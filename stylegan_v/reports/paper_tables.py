@@ -18,7 +18,7 @@ from stylegan_v.metrics.records import read_records
 from stylegan_v.models.periods import init_periods, scheme_cycle_length
 from stylegan_v.reports.embeddings import ACYCLIC_SCALING, ALIASING_BOUND, FIGURE9_PANELS
 from stylegan_v.reports.paper import PAPER_NUMBERS, PaperNumbers
-from stylegan_v.reports.points import SubmittedSweep, matches, run_overrides, run_point, submitted_sweeps
+from stylegan_v.reports.points import SubmittedSweep, matches, run_overrides, run_point, submitted_sweeps, sweep_runs
 from stylegan_v.reports.runs import TAG_PARENT, RunInfo, RunStore
 from stylegan_v.reports.tables import DASH, Table, fmt_mean_std, fmt_number, missing
 
@@ -440,21 +440,25 @@ def ablation_table(name: str, children: list[RunInfo], paper: PaperNumbers, swee
     submitted = [s for s in sweeps.values() if s.name == name]
     matched: set[str] = set()
     ran: set[tuple[str, int]] = set()  # (parent run id, point num) of every point that has a run
+    parents: set[str] = set()
     from_labels = []
     def order(run: RunInfo) -> tuple:  # the sweep's own point order, then label; runs of one point by start
-        found = run_point(run, sweeps)
+        found = run_point(run, sweeps, name)
         return (found is None, found[1].num if found else 0, run.sweep_point or "", run.start_time, run.run_id)
 
     for run in sorted(children, key=order):
-        overrides = run_overrides(run, sweeps)
-        found = run_point(run, sweeps)
+        overrides = run_overrides(run, sweeps, name)
+        found = run_point(run, sweeps, name)
         if found is not None:
             ran.add((found[0].parent_run_id, found[1].num))
+            parents.add(found[0].parent_run_id[:8])
         else:
             from_labels.append(run.short_id)
+            parents.add(run.tags.get(TAG_PARENT, "")[:8])
         rows = [row for row, overrides_of_row in wanted.items() if matches(overrides_of_row, overrides)]
         matched.update(rows)
-        cells = [run.sweep_point or run.name, "; ".join(_paper_text(paper, ptable, row) for row in rows) or DASH]
+        label = found[1].label if found is not None else run.sweep_point or run.name
+        cells = [label, "; ".join(_paper_text(paper, ptable, row) for row in rows) or DASH]
         cells += [metric_cell(run, m)[0] for m in metric_names]
         prog = run.last("progress/kimg")
         cells += [f"{fmt_number(prog[1])} kimg" if prog else DASH, _cost_cell(run), f"{run.short_id} ({run.status})"]
@@ -470,14 +474,14 @@ def ablation_table(name: str, children: list[RunInfo], paper: PaperNumbers, swee
         reason = _unmatched_reason(name, overrides_of_row, submitted, bool(children))
         table.add([" ".join(overrides_of_row) or DASH, _paper_text(paper, ptable, row), missing(reason)]
                   + [DASH] * blank)
+    run_ids = {r.run_id for r in children}
     for sweep in sorted(submitted, key=lambda s: s.sweep_dir.name):
         for point in sweep.points:
-            if (sweep.parent_run_id, point.num) not in ran and not any(
+            if (sweep.parent_run_id, point.num) not in ran and point.run_id not in run_ids and not any(
                     matches(o, list(point.overrides)) for o in wanted.values()):
                 table.add([point.label, DASH, missing(f"point {point.num} of sweep {sweep.sweep_dir.name} has no run")]
                           + [DASH] * blank)
-    parents = sorted({r.tags.get(TAG_PARENT, "")[:8] for r in children} - {""})
-    table.notes = ([f"Child runs of parent run(s) {', '.join(parents)}; metric cells: value at the run's last "
+    table.notes = ([f"Child runs of parent run(s) {', '.join(sorted(parents - {''}))}; metric cells: value at the run's last "
                     "snapshot."] if children else [])
     table.notes.append(f"A paper row sits beside the run whose point sets the overrides the row names (column "
                        f"`sweep_point` of {PAPER_NUMBERS.name}), read from each point's overrides in the sweep's "
@@ -518,14 +522,14 @@ def lstm_comparison(paper: PaperNumbers, store: RunStore) -> Table:
     ptable = f"ablation:{LSTM_SWEEP}"
     sweeps = submitted_sweeps(store)
     submitted = [s for s in sweeps.values() if s.name == LSTM_SWEEP]
-    children = store.sweeps().get(LSTM_SWEEP, [])
+    children = sweep_runs(store, sweeps, LSTM_SWEEP)
     table = Table("appendix_c_lstm", "Appendix C. FVD₁₂₈ does not see the motion collapse of LSTM motion codes: "
                   f"paper beside ours — sweep `{LSTM_SWEEP}`",
                   ["Method", "Point", "FVD₁₂₈ (paper)", "FVD₁₂₈ (ours)", "FVD₁₆ (ours)", "run"])
     notes = []
     for row in paper.rows(ptable):
         wanted = paper.sweep_point(ptable, row)
-        run = _newest([r for r in children if matches(wanted, run_overrides(r, sweeps))])
+        run = _newest([r for r in children if matches(wanted, run_overrides(r, sweeps, LSTM_SWEEP))])
         if run is None:
             reason = missing(_unmatched_reason(LSTM_SWEEP, wanted, submitted, bool(children)))
             table.add([row, " ".join(wanted), paper.text(ptable, row, "FVD128"), reason, DASH, DASH])
@@ -536,7 +540,9 @@ def lstm_comparison(paper: PaperNumbers, store: RunStore) -> Table:
             cell, note = metric_cell(run, metric)
             cells.append(cell)
             notes += [f"{row}: {note}"] if note else []
-        table.add([row, run.sweep_point or " ".join(wanted), paper.text(ptable, row, "FVD128"), *cells,
+        found = run_point(run, sweeps, LSTM_SWEEP)
+        label = found[1].label if found is not None else run.sweep_point or " ".join(wanted)
+        table.add([row, label, paper.text(ptable, row, "FVD128"), *cells,
                    f"{run.short_id} ({run.status})"])
     table.notes = notes + [
         "The paper gives 196.1 or 165.8 'depending on the distance between anchors' without saying which distance "
@@ -553,7 +559,7 @@ def ablation_tables(store: RunStore, paper: PaperNumbers) -> list[Table]:
     # every family with paper rows gets its table, so that no paper row is ever silently left out
     in_paper = [t.removeprefix("ablation:") for t in paper.tables() if t.startswith("ablation:")]
     names = list(dict.fromkeys([*ABLATION_FAMILIES, *in_paper, *runs_by_sweep]))
-    return [ablation_table(n, runs_by_sweep.get(n, []), paper, sweeps) for n in names]
+    return [ablation_table(n, sweep_runs(store, sweeps, n), paper, sweeps) for n in names]
 
 
 def runs_table(store: RunStore) -> Table:

@@ -4,6 +4,11 @@ A paper row of an ablation names its point as overrides (column ``sweep_point`` 
 ``model.motion.kernel_size=11`` or ``+sweep/failed_experiments=hierarchical``). A point matches when every one
 of those overrides is among the point's own (``sweep.json`` lists each point's overrides; the sweep dir is the
 ``sweep.dir`` param of the sweep's MLflow parent run). Labels are never compared: they are display text.
+
+A point's run is the one its ``<num>/point.json`` names (run dir, then that dir's MLflow run id), so that a run
+shared by two sweeps belongs to both: the run dir is a hash of the config, and two sweeps that each have a point
+with the default config (``kernel_size=11``, ``num_frames=3``) train it once, the second resuming the first's run,
+whose ``sweep.*`` tags then name only one of them. The tags are the fallback when point.json is out of reach.
 """
 
 from __future__ import annotations
@@ -13,8 +18,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from stylegan_v.launch.sweep import SWEEP_FILE, SWEEP_GROUP_PREFIX
+from stylegan_v.launch.sweep import POINT_FILE, SWEEP_FILE, SWEEP_GROUP_PREFIX
 from stylegan_v.reports.runs import TAG_PARENT, RunInfo, RunStore
+from stylegan_v.tracking.records import run_id_of
 
 PARENT_ROLE = "parent"  # tag sweep.role of a sweep's parent run (launch/sweep.py)
 SWEEP_DIR_PARAM = "sweep.dir"
@@ -69,6 +75,7 @@ class SweepPoint:
     num: int
     label: str
     overrides: tuple[str, ...]
+    run_id: str | None = None  # the MLflow run of the point's run dir (point.json), once the point started
 
 
 @dataclass(frozen=True)
@@ -81,8 +88,20 @@ class SubmittedSweep:
     points: tuple[SweepPoint, ...]
 
     def point_of(self, run: RunInfo) -> SweepPoint | None:
-        """The run's point: the one whose label the run was tagged with (the label is unique within a sweep)."""
+        """The run's point: the one whose point.json names the run, else the one whose label the run was tagged
+        with when the run's parent is this sweep (a label is unique within a sweep)."""
+        by_id = next((p for p in self.points if p.run_id == run.run_id), None)
+        if by_id is not None or run.tags.get(TAG_PARENT) != self.parent_run_id:
+            return by_id
         return next((p for p in self.points if p.label == run.sweep_point), None)
+
+
+def _point_run_id(sweep_dir: Path, num: int) -> str | None:
+    path = sweep_dir / str(num) / POINT_FILE
+    if not path.is_file():
+        return None
+    run_dir = json.loads(path.read_text()).get("run_dir")
+    return run_id_of(run_dir) if run_dir and Path(run_dir).is_dir() else None
 
 
 def submitted_sweeps(store: RunStore) -> dict[str, SubmittedSweep]:
@@ -95,19 +114,32 @@ def submitted_sweeps(store: RunStore) -> dict[str, SubmittedSweep]:
         if not path.is_file():
             continue
         sweep = json.loads(path.read_text())
-        points = tuple(SweepPoint(int(p["num"]), str(p["point"]), tuple(p["overrides"])) for p in sweep["points"])
+        points = tuple(SweepPoint(int(p["num"]), str(p["point"]), tuple(p["overrides"]),
+                                  _point_run_id(path.parent, int(p["num"]))) for p in sweep["points"])
         out[run.run_id] = SubmittedSweep(str(sweep["name"]), path.parent, run.run_id, points)
     return out
 
 
-def run_point(run: RunInfo, sweeps: dict[str, SubmittedSweep]) -> tuple[SubmittedSweep, SweepPoint] | None:
-    """The submitted sweep and point a run belongs to (through its parent run), when its sweep.json is readable."""
-    sweep = sweeps.get(run.tags.get(TAG_PARENT, ""))
-    point = sweep.point_of(run) if sweep is not None else None
-    return (sweep, point) if point is not None else None
+def run_point(run: RunInfo, sweeps: dict[str, SubmittedSweep], name: str) -> tuple[SubmittedSweep, SweepPoint] | None:
+    """The submitted sweep named ``name`` and its point that the run is (newest submission first), when the
+    sweep's files are readable."""
+    for sweep in sorted(sweeps.values(), key=lambda s: s.sweep_dir.name, reverse=True):
+        point = sweep.point_of(run) if sweep.name == name else None
+        if point is not None:
+            return sweep, point
+    return None
 
 
-def run_overrides(run: RunInfo, sweeps: dict[str, SubmittedSweep]) -> list[str]:
-    """The overrides the run's point ran with: from its sweep.json, else read back from its point label."""
-    found = run_point(run, sweeps)
-    return list(found[1].overrides) if found is not None else label_overrides(run.sweep_point or "")
+def sweep_runs(store: RunStore, sweeps: dict[str, SubmittedSweep], name: str) -> list[RunInfo]:
+    """The runs of sweep ``name``: those a submitted point's point.json names, and those tagged with the name."""
+    return [r for r in store.finished_training_runs()
+            if r.sweep_name == name or run_point(r, sweeps, name) is not None]
+
+
+def run_overrides(run: RunInfo, sweeps: dict[str, SubmittedSweep], name: str) -> list[str]:
+    """The overrides the run ran with as a point of sweep ``name``: from its sweep.json, else read back from its
+    point label (when it is tagged with that sweep)."""
+    found = run_point(run, sweeps, name)
+    if found is not None:
+        return list(found[1].overrides)
+    return label_overrides(run.sweep_point or "") if run.sweep_name == name else []

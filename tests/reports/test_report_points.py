@@ -104,3 +104,41 @@ def test_a_paper_row_whose_point_did_not_run_says_so(tmp_path) -> None:
     assert "point 0 of sweep smoke-20260101-000000 has no run" in rows["model.motion.kernel_size=3"][2]
     never = ablation_table("kernel_size", [], PAPER, {})
     assert [row[0] for row in never.rows] == ["model.motion.kernel_size=11"] and "sweep not run" in never.rows[0][2]
+
+
+def test_a_run_shared_by_two_sweeps_sits_beside_both_paper_rows(tmp_path) -> None:
+    """Two sweeps' points with one config share a run dir, hence one MLflow run, tagged with one sweep only: each
+    sweep's point.json names the run dir, and the run sits in both tables beside each sweep's paper row."""
+    import json
+
+    from stylegan_v.reports.paper_tables import ablation_tables
+    from stylegan_v.reports.runs import TAG_PARENT, RunInfo, RunStore
+
+    run_dir = tmp_path / "runs" / "smoke-0123456789"
+    run_dir.mkdir(parents=True)
+    (run_dir / "mlflow_run.json").write_text(json.dumps({"run_id": "r" * 32, "experiment_id": "1",
+                                                         "tracking_uri": "sqlite:///x.db"}))
+    parents = []
+    for name, override, parent_id in (("kernel_size", "model.motion.kernel_size=11", "k" * 32),
+                                      ("num_frames", "dataset.sampling.num_frames=3", "n" * 32)):
+        sweep_dir = tmp_path / "runs" / "sweeps" / name / "smoke-20260101-000000"
+        (sweep_dir / "0").mkdir(parents=True)
+        (sweep_dir / "sweep.json").write_text(json.dumps({"name": name, "parent_run_id": parent_id, "points": [
+            {"num": 0, "point": override, "overrides": [override, "experiment=smoke"]}]}))
+        (sweep_dir / "0" / "point.json").write_text(json.dumps({"num": 0, "run_dir": str(run_dir)}))
+        parents.append(RunInfo(parent_id, f"sweep-{name}", "RUNNING", 0, {"sweep.dir": str(sweep_dir)},
+                               {"sweep.role": "parent", "sweep.name": name}, {}))
+    # trained by the kernel_size sweep, then resumed (finished) by the num_frames one, which re-tagged it
+    shared = RunInfo("r" * 32, run_dir.name, "FINISHED", 1, {"model.name": "stylegan_v"},
+                     {TAG_PARENT: "k" * 32, "sweep.name": "num_frames", "sweep.point": "dataset.sampling.num_frames=3"},
+                     {"metrics/fvd256_16f": 123.4}, {"metrics/fvd256_16f": [(2, 123.4)]})
+    tables = {t.key: t for t in ablation_tables(RunStore("sqlite:///x.db", "stylegan-v", [*parents, shared]), PAPER)}
+    for key, label in (("ablation_kernel_size", "model.motion.kernel_size=11"),
+                       ("ablation_num_frames", "dataset.sampling.num_frames=3")):
+        (row,) = tables[key].rows
+        assert row[0] == label and row[1].startswith("paper setting — ") and row[2] == "123.4", row
+    (run_dir / "mlflow_run.json").unlink()  # point.json out of reach: only the sweep it is tagged with has it
+    tables = {t.key: t for t in ablation_tables(RunStore("sqlite:///x.db", "stylegan-v", [*parents, shared]), PAPER)}
+    assert tables["ablation_num_frames"].rows[0][1].startswith("paper setting — ")
+    assert tables["ablation_num_frames"].rows[0][2] == "123.4"
+    assert "has no run" in tables["ablation_kernel_size"].rows[0][2], tables["ablation_kernel_size"].rows
