@@ -44,7 +44,7 @@ from stylegan_v.data.sampling import ClipDataset, VideoFirstSampler, sample_fake
 from stylegan_v.files import append_jsonl, atomic_write
 from stylegan_v.launch.distributed import DistributedEnv
 from stylegan_v.metrics.config import MetricsConfig
-from stylegan_v.metrics.records import write_record
+from stylegan_v.metrics.records import read_records, write_record
 from stylegan_v.metrics.registry import Detectors, get_metric, run_floor, run_metric
 from stylegan_v.metrics.video_source import open_video_source
 from stylegan_v.models.generator import to_rgb_uint8
@@ -516,6 +516,8 @@ class Trainer:
             log.info("training %s on %s: %d rank(s) x %d videos (%d micro-batches), k=%d, %d²; 1 kimg = 1000 "
                      "frames shown to D", self.cfg.model.name, self.device, self.env.world_size, self.batch_rank,
                      self.num_micro, self.num_frames, self.resolution)
+        if self._done() and self.progress.step > 0:
+            self.score_finished_run()
         while not self._done():
             with self._signals_held():
                 self.train_step(stats)
@@ -578,18 +580,43 @@ class Trainer:
                 self.tracker.log_artifact(grid, "samples")
             step = self.tracker.step_for(self.progress.nimg)
             self.tracker.log_metrics(cost_metrics(self.cost, with_sacct=True), step=step)
-            for name, record in self.snapshot_metrics().items():
-                write_record(self.run_dir, record, "snapshot", kimg=self.progress.kimg, checkpoint=path.name)
-                if record["status"] != "ok":
-                    continue
-                floor = {f"floor/{name}": record["floor"]} if record.get("floor") is not None else {}
-                self.tracker.log_metrics({f"metrics/{name}": record["value"], **floor}, step=step)
-                if name == self.tcfg.best_metric:
-                    checkpoint.update_best(self.run_dir, path, name, record["value"], self.progress.kimg)
+            self._score(path, list(self.tcfg.metrics))
 
-    def snapshot_metrics(self) -> dict[str, dict[str, Any]]:
-        """``training.metrics`` on G_ema against the training data, with the ``metrics`` group's protocol."""
-        if not self.tcfg.metrics:
+    def _score(self, path: Path, names: list[str]) -> None:
+        """Measure ``names`` on the state saved in ``path`` (this trainer's current one): records, MLflow, best."""
+        step = self.tracker.step_for(self.progress.nimg)
+        for name, record in self.snapshot_metrics(names).items():
+            write_record(self.run_dir, record, "snapshot", kimg=self.progress.kimg, checkpoint=path.name)
+            if record["status"] != "ok":
+                continue
+            floor = {f"floor/{name}": record["floor"]} if record.get("floor") is not None else {}
+            self.tracker.log_metrics({f"metrics/{name}": record["value"], **floor}, step=step)
+            if name == self.tcfg.best_metric:
+                checkpoint.update_best(self.run_dir, path, name, record["value"], self.progress.kimg)
+
+    def score_finished_run(self) -> None:
+        """A finished run started again with more ``training.metrics`` (they are not part of the run directory's
+        hash, so another sweep's point with the same model lands here): measure the ones its last checkpoint
+        lacks, so every point ends with the metrics its config asks for. Rank 0 only."""
+        if not self.env.is_main or not self.tcfg.metrics:
+            return
+        latest = checkpoint.list_checkpoints(self.run_dir)
+        if not latest:
+            return
+        path = latest[-1]
+        done = {r["metric"] for r in read_records(self.run_dir) if r.get("source") == "snapshot"
+                and r.get("checkpoint") == path.name and r.get("status") == "ok"}
+        missing = [name for name in self.tcfg.metrics if name not in done]
+        if missing:
+            log.info("finished run: measuring %s on %s (asked for now, not measured before)", ", ".join(missing),
+                     path.name)
+            self._score(path, missing)
+
+    def snapshot_metrics(self, names: list[str] | None = None) -> dict[str, dict[str, Any]]:
+        """``names`` (default ``training.metrics``) on G_ema against the training data, with the ``metrics``
+        group's protocol."""
+        names = list(self.tcfg.metrics) if names is None else names
+        if not names:
             return {}
         mcfg = self.mcfg
         if mcfg is None:
@@ -599,7 +626,7 @@ class Trainer:
         real = open_video_source(self.videos.path)  # the version this run trains on, whatever is published now
         fake = video_generator(self.G_ema, self.device, labels=self.videos.labels if self.num_classes else None)
         results = {}
-        for name in self.tcfg.metrics:
+        for name in names:
             t0 = time.monotonic()
             results[name] = {**run_metric(name, real, fake, mcfg, self._detectors, int(self.cfg.seed)),
                              "floor": self._floor(name, real, mcfg), "seconds": round(time.monotonic() - t0, 2)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from pathlib import Path
 
 import torch
 
@@ -137,3 +138,24 @@ def test_a_second_job_on_a_run_directory_in_use_refuses_naming_the_holder(tiny_c
         with pytest.raises(LockBusy, match="is in use by pid"):
             TrainJob()(resolved_yaml(cfg))
     assert not checkpoint.list_checkpoints(run_dir)
+
+
+def test_a_finished_run_started_with_more_metrics_measures_only_those(tiny_cfg, tmp_path) -> None:
+    """training.metrics is not part of the run directory's hash: a sweep point with the same model as a finished
+    run lands in it, and must still end with the metrics it asks for (measured on the last checkpoint, once)."""
+    from mlflow import MlflowClient
+
+    from stylegan_v.configs import resolved_yaml
+    from stylegan_v.metrics.records import read_records
+    from stylegan_v.training.job import TrainJob
+
+    fvd = ("metrics.num_videos=2", "metrics.progress=false", "training.max_steps=2")
+    first = TrainJob()(resolved_yaml(tiny_cfg(*fvd, "training.metrics=[fvd256_16f]")))
+    again = TrainJob()(resolved_yaml(tiny_cfg(*fvd, "training.metrics=[fvd256_16f,fvd2048_16f]")))
+    assert again["run_dir"] == first["run_dir"] and again["step"] == first["step"]
+    records = [r for r in read_records(Path(first["run_dir"])) if r["source"] == "snapshot"]
+    last = checkpoint.list_checkpoints(Path(first["run_dir"]))[-1].name
+    assert sorted((r["metric"], r["checkpoint"]) for r in records) == \
+        [("fvd2048_16f", last), ("fvd256_16f", last)], "the new metric measured once, the old one not again"
+    metrics = MlflowClient(tiny_cfg().tracking.tracking_uri).get_run(first["mlflow_run_id"]).data.metrics
+    assert metrics["metrics/fvd2048_16f"] == next(r["value"] for r in records if r["metric"] == "fvd2048_16f")
