@@ -257,15 +257,21 @@ FID_METRICS = ("fid50k_full", "fid2048_16f")  # the official (the paper's column
 BASELINES_SWEEP = "baselines"  # sweeps/baselines.yaml: every Table 6 model as one point, on the same data
 
 
-def baselines_sweep_runs(runs: list[RunInfo], dataset: str | None = None) -> list[RunInfo]:
-    """The runs of the newest ``+sweep=baselines`` submission (one parent run), on ``dataset`` when given."""
+def baselines_sweep_runs(store: RunStore, dataset: str | None = None) -> list[RunInfo]:
+    """The runs of the newest ``+sweep=baselines`` submission, on ``dataset`` when given. A point's run is the
+    one its point.json names: the StyleGAN-V point has the default config, so its run may have been trained (and
+    tagged) by another sweep first. Submissions whose files are not readable here are grouped by parent run."""
+    runs = [r for r in store.finished_training_runs() if dataset is None or r.dataset == dataset]
+    submissions = sorted((s for s in submitted_sweeps(store).values() if s.name == BASELINES_SWEEP),
+                         key=lambda s: s.submitted)
+    groups = [g for g in ([r for r in runs if sweep.point_of(r) is not None] for sweep in submissions) if g]
+    if groups:
+        return groups[-1]
     by_parent: dict[str, list[RunInfo]] = {}
     for run in runs:
-        if run.sweep_name == BASELINES_SWEEP and (dataset is None or run.dataset == dataset):
+        if run.sweep_name == BASELINES_SWEEP:
             by_parent.setdefault(run.tags.get(TAG_PARENT, ""), []).append(run)
-    if not by_parent:
-        return []
-    return max(by_parent.values(), key=lambda rs: max((r.start_time, r.run_id) for r in rs))
+    return max(by_parent.values(), key=lambda rs: max((r.start_time, r.run_id) for r in rs)) if by_parent else []
 
 
 def table6(paper: PaperNumbers, store: RunStore, dataset: str) -> Table:
@@ -275,11 +281,11 @@ def table6(paper: PaperNumbers, store: RunStore, dataset: str) -> Table:
     if any(r.dataset == dataset for r in runs):
         ours_ds, fallback = dataset, None
     else:
-        swept = baselines_sweep_runs(runs)
+        swept = baselines_sweep_runs(store)
         plain = [r for r in runs if not r.sweep_name] or runs
         fallback = swept[-1].dataset if swept else (plain[-1].dataset if plain else None)
         ours_ds = fallback or dataset
-    sweep_runs = baselines_sweep_runs(runs, ours_ds)
+    sweep_runs = baselines_sweep_runs(store, ours_ds)
     table = Table("table6", f"Table 6. FVD₁₆, FID and training cost (GPU-days): paper (FaceForensics 256²) beside "
                   f"ours ({ours_ds})",
                   ["Method", "FVD₁₆ (paper)", "FVD₁₆ (ours)", "FID (paper)", "FID (ours)",

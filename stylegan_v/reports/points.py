@@ -87,6 +87,13 @@ class SubmittedSweep:
     parent_run_id: str
     points: tuple[SweepPoint, ...]
 
+    @property
+    def submitted(self) -> str:
+        """The submission time in the folder name (``<experiment>-YYYYmmdd-HHMMSS``), which orders submissions
+        of any experiments; the whole name when it has none."""
+        stamp = re.search(r"\d{8}-\d{6}$", self.sweep_dir.name)
+        return stamp.group(0) if stamp else self.sweep_dir.name
+
     def point_of(self, run: RunInfo) -> SweepPoint | None:
         """The run's point: the one whose point.json names the run, else the one whose label the run was tagged
         with when the run's parent is this sweep (a label is unique within a sweep)."""
@@ -123,7 +130,7 @@ def submitted_sweeps(store: RunStore) -> dict[str, SubmittedSweep]:
 def run_point(run: RunInfo, sweeps: dict[str, SubmittedSweep], name: str) -> tuple[SubmittedSweep, SweepPoint] | None:
     """The submitted sweep named ``name`` and its point that the run is (newest submission first), when the
     sweep's files are readable."""
-    for sweep in sorted(sweeps.values(), key=lambda s: s.sweep_dir.name, reverse=True):
+    for sweep in sorted(sweeps.values(), key=lambda s: s.submitted, reverse=True):
         point = sweep.point_of(run) if sweep.name == name else None
         if point is not None:
             return sweep, point

@@ -3,6 +3,8 @@ defines (expanded by Hydra's own basic sweeper, as a submission would be), and t
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
@@ -142,3 +144,45 @@ def test_a_run_shared_by_two_sweeps_sits_beside_both_paper_rows(tmp_path) -> Non
     assert tables["ablation_num_frames"].rows[0][1].startswith("paper setting — ")
     assert tables["ablation_num_frames"].rows[0][2] == "123.4"
     assert "has no run" in tables["ablation_kernel_size"].rows[0][2], tables["ablation_kernel_size"].rows
+
+
+def test_table6_finds_the_baselines_point_whose_run_another_sweep_trained(tmp_path) -> None:
+    """The baselines sweep's StyleGAN-V point has the default config: its run may be one an earlier ablation sweep
+    trained and tagged. Table 6 finds it through the baselines sweep's point.json, beside its other points."""
+    import json
+
+    from stylegan_v.reports.paper_tables import table6
+    from stylegan_v.reports.runs import TAG_PARENT, RunInfo, RunStore
+
+    def run_dir(name: str, run_id: str) -> Path:
+        path = tmp_path / "runs" / name
+        path.mkdir(parents=True)
+        (path / "mlflow_run.json").write_text(json.dumps({"run_id": run_id, "experiment_id": "1",
+                                                          "tracking_uri": "sqlite:///x.db"}))
+        return path
+
+    shared, sg2 = run_dir("smoke-shared", "s" * 32), run_dir("smoke-sg2", "t" * 32)
+    sweep_dir = tmp_path / "runs" / "sweeps" / "baselines" / "smoke-20260102-000000"
+    points = [("stylegan_v", shared), ("stylegan2", sg2)]
+    (sweep_dir / "sweep.json").parent.mkdir(parents=True)
+    (sweep_dir / "sweep.json").write_text(json.dumps({"name": "baselines", "parent_run_id": "b" * 32, "points": [
+        {"num": n, "point": f"baselines={o}", "overrides": [f"+sweep/baselines={o}"]} for n, (o, _) in enumerate(points)]}))
+    for n, (_, path) in enumerate(points):
+        (sweep_dir / str(n)).mkdir()
+        (sweep_dir / str(n) / "point.json").write_text(json.dumps({"num": n, "run_dir": str(path)}))
+    params = {"dataset.name": "moving_mnist_smoke", "dataset.resolution": "32", "model.name": "stylegan_v"}
+    runs = [
+        RunInfo("b" * 32, "sweep-baselines", "RUNNING", 0, {"sweep.dir": str(sweep_dir)},
+                {"sweep.role": "parent", "sweep.name": "baselines"}, {}),
+        # trained and tagged by a kernel_size sweep first; the baselines point resumed it, finished
+        RunInfo("s" * 32, shared.name, "FINISHED", 1, {**params, "model.motion.kind": "acyclic"},
+                {TAG_PARENT: "k" * 32, "sweep.name": "kernel_size", "sweep.point": "model.motion.kernel_size=11"},
+                {"metrics/fvd256_16f": 321.5}, {"metrics/fvd256_16f": [(2, 321.5)]}),
+        RunInfo("t" * 32, sg2.name, "FINISHED", 2, {**params, "model.motion.kind": "none"},
+                {TAG_PARENT: "b" * 32, "sweep.name": "baselines", "sweep.point": "baselines=stylegan2"},
+                {"metrics/fid2048_16f": 44.25}, {"metrics/fid2048_16f": [(2, 44.25)]}),
+    ]
+    table = table6(PaperNumbers(), RunStore("sqlite:///x.db", "stylegan-v", runs), "faceforensics")
+    sgv = next(row for row in table.rows if row[0] == "StyleGAN-V (ours)")
+    assert sgv[2] == "321.5", sgv
+    assert "one `+sweep=baselines` submission" in " ".join(table.notes)
