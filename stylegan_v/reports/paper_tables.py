@@ -285,7 +285,7 @@ def table6(paper: PaperNumbers, store: RunStore, dataset: str) -> Table:
         plain = [r for r in runs if not r.sweep_name] or runs
         fallback = swept[-1].dataset if swept else (plain[-1].dataset if plain else None)
         ours_ds = fallback or dataset
-    sweep_runs = baselines_sweep_runs(store, ours_ds)
+    baseline_runs = baselines_sweep_runs(store, ours_ds)
     table = Table("table6", f"Table 6. FVD₁₆, FID and training cost (GPU-days): paper (FaceForensics 256²) beside "
                   f"ours ({ours_ds})",
                   ["Method", "FVD₁₆ (paper)", "FVD₁₆ (ours)", "FID (paper)", "FID (ours)",
@@ -302,8 +302,8 @@ def table6(paper: PaperNumbers, store: RunStore, dataset: str) -> Table:
             continue
         model, motion = TABLE6_MODELS[row]
         what = f"{model}{'' if motion is None else f' (model.motion.kind={motion})'}"
-        if sweep_runs:
-            run = _newest([r for r in sweep_runs if r.model == model
+        if baseline_runs:
+            run = _newest([r for r in baseline_runs if r.model == model
                            and (motion is None or r.params.get("model.motion.kind", motion) == motion)])
             absent = f"no point of the baselines sweep is {what}"
         else:
@@ -321,8 +321,8 @@ def table6(paper: PaperNumbers, store: RunStore, dataset: str) -> Table:
         notes += [f"{row}: {n}" for n in (fvd_note, fid_note) if n]
         if size:
             notes.append(f"{row}: trained at {size}² ({what}, sweep point {run.sweep_point or DASH}).")
-    if sweep_runs:
-        parent = sweep_runs[0].tags.get(TAG_PARENT, "")[:8]
+    if baseline_runs:
+        parent = baseline_runs[0].tags.get(TAG_PARENT, "")[:8]
         notes.append(f"Ours: the runs of one `+sweep=baselines` submission (parent run {parent}) on {ours_ds}, each "
                      "row's run matched by its config (model.name, model.motion.kind; StyleGAN2 = StyleGAN-V with "
                      "model.motion.kind=none), value at its last snapshot.")

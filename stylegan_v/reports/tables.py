@@ -72,11 +72,14 @@ _LATEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$",
                   "×": r"$\times$", "≠": r"$\neq$"}
 
 
+_LATEX_SPECIALS = "\\&%$#_{}~^"  # escaped one character at a time, so no escape is escaped again
+
+
 def latex_escape(text: str) -> str:
-    out = text
-    out = "".join(_LATEX_ESCAPES.get(ch, ch) if ch in "\\&%$#_{}~^" else ch for ch in out)
-    for src in ("±", "—", "²", "₁₂₈", "₁₆", "†", "×", "≠"):
-        out = out.replace(src, _LATEX_ESCAPES[src])
+    out = "".join(_LATEX_ESCAPES.get(ch, ch) if ch in _LATEX_SPECIALS else ch for ch in text)
+    for src, latex in _LATEX_ESCAPES.items():  # then the symbols, whose LaTeX uses the specials
+        if src not in _LATEX_SPECIALS:
+            out = out.replace(src, latex)
     return out
 
 
