@@ -1,31 +1,39 @@
-"""I3D throughput against this machine's matmul ceiling, measured in one run.
+"""Evaluation throughput against this machine's matmul ceiling, and the memory of streamed fakes, in one run.
 
-    python benchmarks/bench_metrics.py [--clips 4] [--frames 16] [--batch 1 2]
+    python benchmarks/bench_metrics.py [--clips 4] [--frames 16] [--batch 1 2] [--frames-fid 16]
+                                       [--stream-videos 4 16]
 
-Prints I3D clips/s and achieved GFLOP/s (convolution FLOPs counted with hooks: 2 x MACs) next to plain
-fp32 torch.matmul GFLOP/s, so the ratio says how close feature extraction gets to the hardware. Every figure
-is the best of several timed calls (the machine is shared; interference only slows a call down).
+Prints I3D clips/s (FVD) and InceptionV3 frames/s (FID) with their achieved GFLOP/s (convolution FLOPs counted
+with hooks: 2 x MACs) next to plain fp32 torch.matmul GFLOP/s, so the ratio says how close feature extraction
+gets to the hardware (the goal is 0.5). Every figure is the best of several timed calls (the machine is shared;
+interference only slows a call down). Then the fake side of FVD as training and ``evaluate`` run it (a
+StyleGAN-V generator wrapped by ``training.fakes.video_generator``, clips fed to I3D as they are made) for a few
+and for four times as many videos: the peak resident memory must not grow with the number of videos.
+Inception runs with random weights (throughput does not depend on them; the FID weights are a download).
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import time
 
 import torch
 
 from stylegan_v.metrics.i3d import load_i3d
+from stylegan_v.metrics.inception import FIDInceptionV3
 
 
 def conv_flops(model: torch.nn.Module, x: torch.Tensor) -> float:
-    """FLOPs of one forward: 2 x multiply-adds of every Conv3d (pools and BN are < 1 % and left out)."""
+    """FLOPs of one forward: 2 x multiply-adds of every convolution (pools and BN are < 1 % and left out)."""
     total = 0.0
 
-    def hook(module: torch.nn.Conv3d, _inp, out: torch.Tensor) -> None:
+    def hook(module: torch.nn.Module, _inp, out: torch.Tensor) -> None:
         nonlocal total
         total += 2.0 * out.numel() * module.weight[0].numel()
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, torch.nn.Conv3d)]
+    convs = (torch.nn.Conv2d, torch.nn.Conv3d)
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, convs)]
     with torch.no_grad():
         model(x)
     for h in handles:
@@ -49,11 +57,43 @@ def matmul_gflops(n: int, repeats: int) -> float:
     return 2.0 * n**3 / time_it(lambda: a @ b, repeats) / 1e9
 
 
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def streamed_fake_memory(i3d: torch.nn.Module, counts: list[int]) -> list[tuple[int, float, float]]:
+    """(videos, seconds, peak RSS MB) of FVD's fake statistics for each count, in increasing order: a generator
+    of the embedded default's size at 32², 16 frames per clip, I3D at batch 2 (the protocol's resize to 224²)."""
+    from stylegan_v.metrics.fvd import FVDProtocol, I3DFeatureExtractor, fake_stats
+    from stylegan_v.models.config import StyleGANVConfig
+    from stylegan_v.models.generator import Generator
+    from stylegan_v.training.fakes import video_generator
+
+    cfg = StyleGANVConfig()
+    cfg.mapping.z_dim = cfg.mapping.w_dim = 64
+    cfg.motion.noise_dim = cfg.motion.code_dim = cfg.motion.embed_dim = 64
+    cfg.synthesis.channel_base, cfg.synthesis.channel_max = 1024, 64
+    G = Generator(cfg, 32, 2).eval()
+    fakes = video_generator(G, "cpu")
+    extractor = I3DFeatureExtractor(i3d, batch_size=2, progress=False)
+    fake_stats(fakes, FVDProtocol(num_videos=min(counts), num_frames=16), extractor, seed=0)  # warm-up
+    out = []
+    for n in sorted(counts):
+        start = time.perf_counter()
+        fake_stats(fakes, FVDProtocol(num_videos=n, num_frames=16), extractor, seed=0)
+        out.append((n, time.perf_counter() - start, peak_rss_mb()))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=4, help="clips timed per batch size (after one warm-up batch)")
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--frames-fid", type=int, default=16, help="256² frames per Inception forward")
+    parser.add_argument("--stream-videos", type=int, nargs="+", default=[4, 16],
+                        help="fake videos for the streaming memory check (the first sets the baseline)")
     args = parser.parse_args()
 
     torch.manual_seed(0)
@@ -70,12 +110,26 @@ def main() -> None:
         clips_s = bs / sec
         g = clips_s * flops_clip / 1e9
         rows.append((f"I3D {args.frames}x224² batch {bs}", f"{clips_s:.3f}", f"{g:.1f}", f"{g / ceiling:.2f}"))
+    inception = FIDInceptionV3().eval()
+    frames = torch.rand(args.frames_fid, 3, 256, 256) * 255
+    flops_frame = conv_flops(inception, frames[:1])
+    with torch.no_grad():
+        sec = time_it(lambda: inception(frames), 3)
+    frames_s = args.frames_fid / sec
+    g = frames_s * flops_frame / 1e9
+    rows.append((f"InceptionV3 256²->299² batch {args.frames_fid}", f"{frames_s:.2f}", f"{g:.1f}", f"{g / ceiling:.2f}"))
     mm = matmul_gflops(2048, 10)  # re-measure: other jobs on a shared machine move the ceiling
     rows.append(("torch.matmul fp32 2048x2048 (again)", "", f"{mm:.1f}", f"{mm / ceiling:.2f}"))
-    print(f"I3D forward: {flops_clip / 1e9:.1f} GFLOP per {args.frames}-frame clip (conv MACs x 2)")
-    print(f"{'what':<38}{'clips/s':>10}{'GFLOP/s':>10}{'vs matmul':>11}")
+    print(f"I3D forward: {flops_clip / 1e9:.1f} GFLOP per {args.frames}-frame clip; InceptionV3: "
+          f"{flops_frame / 1e9:.2f} GFLOP per frame (conv MACs x 2)")
+    print(f"{'what':<40}{'items/s':>10}{'GFLOP/s':>10}{'vs matmul':>11}")
     for r in rows:
-        print(f"{r[0]:<38}{r[1]:>10}{r[2]:>10}{r[3]:>11}")
+        print(f"{r[0]:<40}{r[1]:>10}{r[2]:>10}{r[3]:>11}")
+    runs = streamed_fake_memory(model, args.stream_videos)
+    base = runs[0][2]
+    for n, sec, peak in runs:
+        print(f"FVD fake statistics, {n:>4} videos (streamed): {sec:6.1f} s, peak RSS {peak:7.0f} MB "
+              f"(+{peak - base:.0f} MB over {runs[0][0]} videos)")
 
 
 if __name__ == "__main__":
