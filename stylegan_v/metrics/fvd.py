@@ -129,7 +129,8 @@ class I3DFeatureExtractor:
                 raise ValueError(f"unknown pre_resize_mode {self.pre_resize_mode!r}; valid: {', '.join(PRE_RESIZE_MODES)}")
         x = resize_images(x, I3D_SIZE, self.resize_mode)
         x = x / 127.5 - 1.0  # = 2 x / 255 - 1, as the reference FVD code
-        return x.reshape(B, T, C, I3D_SIZE, I3D_SIZE).permute(0, 2, 1, 3, 4).contiguous()  # [B, C, T, H, W]
+        x = x.reshape(B, T, C, I3D_SIZE, I3D_SIZE).permute(0, 2, 1, 3, 4)  # [B, C, T, H, W]
+        return x.contiguous(memory_format=torch.channels_last_3d)  # the layout load_i3d gives the model
 
     @torch.no_grad()
     def __call__(self, clips: Iterable[np.ndarray], total: int | None = None, desc: str = "I3D features") -> np.ndarray:
