@@ -52,18 +52,6 @@ def _in_submitit_job() -> bool:
     )
 
 
-# Rendezvous ports below Linux's default ephemeral range (32768-60999): a port there can already be held by any
-# outgoing connection on the first node (submitit's own choice, 20000-60000, failed with EADDRINUSE that way).
-MASTER_PORT_BASE, MASTER_PORT_SPAN = 20000, 12000
-
-
-def job_master_port() -> int:
-    """The rendezvous port of this job, the same on every rank: derived from the Slurm (or submitit) job id."""
-    job_id = os.environ.get("SLURM_JOB_ID") or os.environ.get("SUBMITIT_LOCAL_JOB_ID") or "0"
-    digits = "".join(ch for ch in job_id if ch.isdigit()) or "0"
-    return MASTER_PORT_BASE + int(digits) % MASTER_PORT_SPAN
-
-
 def detect() -> DistributedEnv:
     """Read (and, for submitit/Slurm, export) the ``env://`` variables: RANK, WORLD_SIZE, MASTER_ADDR/PORT.
 
@@ -76,7 +64,6 @@ def detect() -> DistributedEnv:
     if _in_submitit_job():
         from submitit.helpers import TorchDistributedEnvironment
 
-        os.environ.setdefault("MASTER_PORT", str(job_master_port()))
         env = TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
         return DistributedEnv(rank=env.rank, local_rank=env.local_rank, world_size=env.world_size,
                               source="submitit")
