@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import resource
 import time
+from pathlib import Path
 
 import torch
 
@@ -65,16 +66,17 @@ def peak_rss_mb() -> float:
 def streamed_fake_memory(i3d: torch.nn.Module, counts: list[int]) -> list[tuple[int, float, float]]:
     """(videos, seconds, peak RSS MB) of FVD's fake statistics for each count, in increasing order: a generator
     of the embedded default's size at 32², 16 frames per clip, I3D at batch 2 (the protocol's resize to 224²)."""
+    from hydra import compose, initialize_config_dir
+
+    from stylegan_v.configs import register_configs
     from stylegan_v.metrics.fvd import FVDProtocol, I3DFeatureExtractor, fake_stats
-    from stylegan_v.models.config import StyleGANVConfig
-    from stylegan_v.models.generator import Generator
+    from stylegan_v.models.registry import build_models
     from stylegan_v.training.fakes import video_generator
 
-    cfg = StyleGANVConfig()
-    cfg.mapping.z_dim = cfg.mapping.w_dim = 64
-    cfg.motion.noise_dim = cfg.motion.code_dim = cfg.motion.embed_dim = 64
-    cfg.synthesis.channel_base, cfg.synthesis.channel_max = 1024, 64
-    G = Generator(cfg, 32, 2).eval()
+    register_configs()
+    with initialize_config_dir(config_dir=str(Path(__file__).resolve().parents[1] / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=["model=stylegan_v_tiny"])  # the embedded default's widths, RGB
+    G = build_models(cfg.model, 32, 2)[0].eval()
     fakes = video_generator(G, "cpu")
     extractor = I3DFeatureExtractor(i3d, batch_size=2, progress=False)
     fake_stats(fakes, FVDProtocol(num_videos=min(counts), num_frames=16), extractor, seed=0)  # warm-up
