@@ -52,11 +52,24 @@ def _in_submitit_job() -> bool:
     )
 
 
+# Rendezvous ports below Linux's default ephemeral range (32768-60999). submitit picks one in 20000-60000, where
+# an outgoing connection on the first node may already hold it: the rendezvous then fails with EADDRINUSE.
+MASTER_PORT_BASE, MASTER_PORT_SPAN = 20000, 12000
+
+
+def job_master_port() -> int:
+    """This job's rendezvous port, the same on every rank: derived from the Slurm (or submitit local) job id."""
+    job_id = os.environ.get("SLURM_JOB_ID") or os.environ.get("SUBMITIT_LOCAL_JOB_ID") or "0"
+    digits = "".join(ch for ch in job_id if ch.isdigit()) or "0"
+    return MASTER_PORT_BASE + int(digits) % MASTER_PORT_SPAN
+
+
 def detect() -> DistributedEnv:
     """Read (and, for submitit/Slurm, export) the ``env://`` variables: RANK, WORLD_SIZE, MASTER_ADDR/PORT.
 
     torchrun exports them itself. Under Slurm we derive them with submitit's ``TorchDistributedEnvironment``
     (MASTER_ADDR = the first node's name, MASTER_PORT from the job id, so every rank agrees without talking).
+    A MASTER_PORT the user exported is kept; otherwise the port is ours, outside the ephemeral range.
     """
     if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
         return DistributedEnv(rank=int(os.environ["RANK"]), local_rank=int(os.environ.get("LOCAL_RANK", 0)),
@@ -64,7 +77,12 @@ def detect() -> DistributedEnv:
     if _in_submitit_job():
         from submitit.helpers import TorchDistributedEnvironment
 
-        env = TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+        env = TorchDistributedEnvironment()
+        if "MASTER_PORT" not in os.environ:
+            env.master_port = job_master_port()
+        else:
+            del os.environ["MASTER_PORT"]  # export() refuses to overwrite; the value was read into env above
+        env.export(set_cuda_visible_devices=False)
         return DistributedEnv(rank=env.rank, local_rank=env.local_rank, world_size=env.world_size,
                               source="submitit")
     return DistributedEnv(rank=0, local_rank=0, world_size=1, source="single")
