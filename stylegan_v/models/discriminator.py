@@ -34,7 +34,7 @@ class DiscriminatorBlock(nn.Module):
             x = x.to(compute_dtype(self.is_fp16, x.device))
         y = self.skip(x, gain=SQRT_HALF)
         x = self.conv1(self.conv0(x), gain=SQRT_HALF)
-        return y + x
+        return y.add_(x)  # in place: y is the skip conv's own output, which no backward needs
 
 
 def minibatch_std(x: torch.Tensor, group_size: int, num_channels: int) -> torch.Tensor:

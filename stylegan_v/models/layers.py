@@ -279,7 +279,7 @@ class EqualConv2d(nn.Module):
         else:
             x = F.conv2d(x, w, b, padding=self.padding)
         if self.activation:
-            x = F.leaky_relu(x, 0.2)
+            x = F.leaky_relu(x, 0.2, inplace=True)  # in place: conv2d's backward does not need its output
         return clamp(x, None if self.conv_clamp is None else self.conv_clamp * gain)
 
 
