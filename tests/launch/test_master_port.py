@@ -6,6 +6,8 @@ The Slurm tests run it on the local cluster; here the environment ``srun`` sets 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -22,27 +24,39 @@ def test_port_is_outside_the_ephemeral_range_and_fixed_by_the_job(monkeypatch, j
     assert job_master_port() != port  # consecutive jobs on one node do not share a port
 
 
-def _srun_task_environment(monkeypatch, job_id: str) -> None:
-    """The variables ``srun`` gives task 0 of a two-node step (the rest of submitit's reading is real)."""
-    for var in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "LOCAL_RANK", "LOCAL_WORLD_SIZE",
-                "SUBMITIT_LOCAL_JOB_ID"):
-        monkeypatch.delenv(var, raising=False)
-    for var, value in {"SLURM_JOB_ID": job_id, "SLURM_STEP_ID": "0", "SLURM_NTASKS": "2",
-                       "SLURM_JOB_NUM_NODES": "2", "SLURM_NODEID": "0", "SLURM_JOB_NODELIST": "node[1-2]",
-                       "SLURM_PROCID": "0", "SLURM_LOCALID": "0", "SUBMITIT_EXECUTOR": "slurm"}.items():
-        monkeypatch.setenv(var, value)
+@contextmanager
+def _srun_task(job_id: str, **extra: str) -> Iterator[None]:
+    """The variables ``srun`` gives task 0 of a two-node step (the rest of submitit's reading is real).
+
+    ``detect()`` exports RANK, WORLD_SIZE and MASTER_* into ``os.environ``, as a task needs; the whole
+    environment is restored afterwards, or every command a later test in this worker starts would inherit them
+    and wait for a peer that never comes.
+    """
+    saved = dict(os.environ)
+    try:
+        for var in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "LOCAL_RANK", "LOCAL_WORLD_SIZE",
+                    "SUBMITIT_LOCAL_JOB_ID"):
+            os.environ.pop(var, None)
+        os.environ.update({"SLURM_JOB_ID": job_id, "SLURM_STEP_ID": "0", "SLURM_NTASKS": "2",
+                           "SLURM_JOB_NUM_NODES": "2", "SLURM_NODEID": "0", "SLURM_JOB_NODELIST": "node[1-2]",
+                           "SLURM_PROCID": "0", "SLURM_LOCALID": "0", "SUBMITIT_EXECUTOR": "slurm", **extra})
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
-def test_slurm_task_exports_the_job_port(monkeypatch) -> None:
-    _srun_task_environment(monkeypatch, "4242")
-    env = detect()
-    assert (env.rank, env.world_size, env.source) == (0, 2, "submitit")
-    assert os.environ["MASTER_ADDR"] == "node1"
-    assert os.environ["MASTER_PORT"] == str(job_master_port())
+def test_slurm_task_exports_the_job_port() -> None:
+    before = dict(os.environ)
+    with _srun_task("4242"):
+        env = detect()
+        assert (env.rank, env.world_size, env.source) == (0, 2, "submitit")
+        assert os.environ["MASTER_ADDR"] == "node1"
+        assert os.environ["MASTER_PORT"] == str(job_master_port())
+    assert dict(os.environ) == before
 
 
-def test_a_port_the_user_exported_is_kept(monkeypatch) -> None:
-    _srun_task_environment(monkeypatch, "4242")
-    monkeypatch.setenv("MASTER_PORT", "29511")
-    detect()
-    assert os.environ["MASTER_PORT"] == "29511"
+def test_a_port_the_user_exported_is_kept() -> None:
+    with _srun_task("4242", MASTER_PORT="29511"):
+        detect()
+        assert os.environ["MASTER_PORT"] == "29511"

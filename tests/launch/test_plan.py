@@ -69,17 +69,18 @@ def _train(tmp_path: Path, *args: str, flags: tuple[str, ...] = ()) -> subproces
     return subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
 
 
-def _jobs() -> int:
-    out = subprocess.run(["sacct", "-X", "-n", "-P", "-S", "now-1days", "-o", "JobID"], capture_output=True,
+def _jobs_submitted_from(folder: Path) -> int:
+    """Slurm jobs whose submission ran in ``folder`` (other tests queue jobs on the same cluster meanwhile)."""
+    out = subprocess.run(["sacct", "-X", "-n", "-P", "-S", "now-1days", "-o", "WorkDir"], capture_output=True,
                          text=True, timeout=30, check=True)
-    return len(out.stdout.split())
+    return sum(Path(line).resolve().is_relative_to(folder.resolve()) for line in out.stdout.splitlines() if line.strip())
 
 
 @pytest.mark.slurm
 def test_plan_and_cap_queue_nothing(slurm_cluster: None, compose, tmp_path: Path) -> None:
     gpu = ["cluster=slurm", "cluster.gpus_per_node=1", f"cluster.device_class='{GPU}'"]
     plan.remember(_typed(compose, tmp_path, *gpu), GPU, 600.0)  # fake GPU measurement, as above
-    before = _jobs()
+    before = _jobs_submitted_from(tmp_path)
     shown = _train(tmp_path, "training.total_kimg=0.12,0.24", *gpu, flags=("-m", "--plan"))
     assert shown.returncode == 0, shown.stderr
     assert "point 1/2" in shown.stdout and "point 2/2" in shown.stdout and '"gpus_per_node": 1' in shown.stdout
@@ -89,5 +90,5 @@ def test_plan_and_cap_queue_nothing(slurm_cluster: None, compose, tmp_path: Path
     assert refused.returncode == 2
     assert refused.stderr.strip().splitlines() == [
         "error: cluster.max_gpu_days: projected 0.1389 GPU-days exceeds the cap of 0.1; nothing was queued"]
-    assert _jobs() == before
+    assert _jobs_submitted_from(tmp_path) == before == 0
     assert not (tmp_path / "runs").exists()
