@@ -110,6 +110,21 @@ def _cluster_lock(request: pytest.FixtureRequest) -> Iterator[None]:
         yield
 
 
+# What a launcher exports for a rank. A command inherits them from the test worker and would then wait at the
+# rendezvous for peers that never come (a local train, a Slurm job submitted with the worker's environment).
+RENDEZVOUS_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+
+@pytest.fixture(autouse=True)
+def _rendezvous_variables_left_alone() -> Iterator[None]:
+    """A test that joins a job in-process (``detect()`` exports the variables) restores the worker's environment."""
+    before = {name: os.environ.get(name) for name in RENDEZVOUS_VARIABLES}
+    yield
+    after = {name: os.environ.get(name) for name in RENDEZVOUS_VARIABLES}
+    changed = {name: value for name, value in after.items() if value != before[name]}
+    assert not changed, f"the test left {changed} in the worker's environment; restore it"
+
+
 @pytest.fixture
 def cluster_to_itself() -> None:
     """For a test that stops or restarts the local cluster: no other Slurm test runs meanwhile."""

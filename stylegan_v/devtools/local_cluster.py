@@ -361,8 +361,29 @@ def _controller_up() -> bool:
     return _run(["scontrol", "ping"], check=False, timeout=15).stdout.count("UP") > 0
 
 
+def controller_setting(name: str) -> str | None:
+    """One line of the running controller's ``scontrol show config`` (e.g. StateSaveLocation)."""
+    for line in _run(["scontrol", "show", "config"], check=False, timeout=15).stdout.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.strip() == name:
+            return value.strip()
+    return None
+
+
+def check_reusable(state_dir: Path) -> None:
+    """A controller started from a folder since deleted still answers, but every submission fails with
+    "I/O error writing script/environment to file": say so and what to do instead."""
+    if not state_dir.is_dir():
+        raise RuntimeError(f"the Slurm controller that answers keeps its state in {state_dir}, which no longer "
+                           "exists (the folder that started it was removed?), so it cannot take jobs: stop its "
+                           "daemons (slurmd, slurmctld, slurmdbd, mariadbd, munged) and run `make cluster-up` again")
+
+
 def ensure_slurm(layout: Layout, ports: Ports) -> None:
     if _controller_up():
+        state_dir = controller_setting("StateSaveLocation")
+        if state_dir is not None:
+            check_reusable(Path(state_dir))
         log.info("a Slurm controller already answers (%s); reusing it", SLURM_CONF)
     else:
         _write_if_changed(SLURMDBD_CONF, render_slurmdbd_conf(layout, ports, db_password(layout)), 0o600)

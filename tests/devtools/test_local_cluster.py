@@ -17,6 +17,8 @@ from stylegan_v.devtools.local_cluster import (
     Ports,
     _pid_alive,
     _write_if_changed,
+    check_reusable,
+    controller_setting,
     render_slurm_conf,
 )
 
@@ -33,6 +35,16 @@ def test_slurm_conf_declares_two_nodes_on_localhost(tmp_path) -> None:
     assert "SchedulerParameters=bf_interval=1,sched_interval=1" in conf
     assert "AccountingStorageType=accounting_storage/slurmdbd" in conf
     assert f"StateSaveLocation={tmp_path}/state" in conf
+
+
+@pytest.mark.slurm
+@pytest.mark.usefixtures("slurm_cluster")
+def test_a_controller_whose_state_folder_is_gone_is_named_not_reused(tmp_path) -> None:
+    state = controller_setting("StateSaveLocation")
+    assert state is not None and Path(state).is_dir(), "the running controller's own setting, read back"
+    check_reusable(Path(state))
+    with pytest.raises(RuntimeError, match=f"keeps its state in {tmp_path / 'gone'}, which no longer exists"):
+        check_reusable(tmp_path / "gone")
 
 
 def _running(pid: int) -> bool:
