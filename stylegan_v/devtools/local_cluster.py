@@ -180,6 +180,9 @@ SlurmctldPort={ports.slurmctld}
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
+# cred_expire also sets how long a requeued job waits before it may start again (Slurm's default, 120 s, made
+# every requeue test wait two minutes); 30 s still leaves a loaded machine ample time to launch a job step.
+AuthInfo=cred_expire=30
 StateSaveLocation={layout.state}
 SlurmdSpoolDir={layout.spool}/%n
 SlurmctldPidFile={layout.pid_file("slurmctld")}
