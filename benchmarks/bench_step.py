@@ -7,7 +7,11 @@
    same threads and the same allocator, alternated step by step, so that the load of a shared machine falls
    on both alike. Prints medians of wall and CPU seconds per step, ours / official, GFLOP per step
    (``torch.utils.flop_counter``), our achieved GFLOP/s and its fraction of the fp32 matmul GFLOP/s measured
-   in the same run (2048² and 4096² products, best of several), and the load average.
+   in the same run (2048² and 4096² products, best of several), the load average, and each one's system time
+   and minor page faults per step. Under glibc's default allocator every buffer over the mmap threshold is a
+   fresh mapping faulted in page by page; what a fault costs differs between hosts, so the wall ratio moves with
+   the host. ``--allocator keep`` (the launch layer's policy, which training uses) takes that cost out for both
+   and leaves the computation.
 2. ``embedded``: the full training step of the embedded default (``experiment=moving_mnist_cpu``: G, D,
    1/16 of a lazy R1 phase, ADA, EMA, optimisers, data loading) through the ``Trainer``: seconds per step and
    per video shown, the mean over 16 consecutive steps (one R1 phase among them).
@@ -25,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -157,17 +162,23 @@ def paper_step(repeats: int, official_root: Path | None) -> dict:
     for name, fn in steps.items():
         with FlopCounterMode(display=False) as counter:
             fn()  # also the warm-up step
-        out[name] = {"gflop_per_step": counter.get_total_flops() / 1e9, "sec_all": [], "cpu_sec_all": []}
+        out[name] = {"gflop_per_step": counter.get_total_flops() / 1e9, "sec_all": [], "cpu_sec_all": [],
+                     "sys_sec_all": [], "minor_faults_all": []}
     order = list(steps)
     for i in range(repeats):
         for name in order if i % 2 == 0 else order[::-1]:  # ABBA: neither always runs first
-            wall, cpu = time.perf_counter(), time.process_time()
+            before, wall, cpu = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter(), time.process_time()
             steps[name]()
+            after = resource.getrusage(resource.RUSAGE_SELF)
             out[name]["sec_all"].append(time.perf_counter() - wall)
             out[name]["cpu_sec_all"].append(time.process_time() - cpu)
+            out[name]["sys_sec_all"].append(after.ru_stime - before.ru_stime)
+            out[name]["minor_faults_all"].append(after.ru_minflt - before.ru_minflt)
     for name in steps:
         r = out[name]
         r["sec_per_step"], r["cpu_sec_per_step"] = statistics.median(r["sec_all"]), statistics.median(r["cpu_sec_all"])
+        r["sys_sec_per_step"] = statistics.median(r["sys_sec_all"])
+        r["minor_faults_per_step"] = int(statistics.median(r["minor_faults_all"]))
         r["achieved_gflops"] = r["gflop_per_step"] / r["sec_per_step"]
     if "official" in out:
         out["ours_over_official"] = out["ours"]["sec_per_step"] / out["official"]["sec_per_step"]
@@ -237,6 +248,9 @@ def main() -> None:
             print(f"official: {off['gflop_per_step']:.0f} GFLOP in {off['sec_per_step']:.2f} s; ours / official "
                   f"{paper['ours_over_official']:.2f} wall, {paper['ours_over_official_cpu']:.2f} CPU time "
                   f"(medians of {args.repeats}, alternated)", flush=True)
+        print("  system time and minor page faults per step: " + "; ".join(
+            f"{name} {paper[name]['sys_sec_per_step']:.1f} s, {paper[name]['minor_faults_per_step'] / 1e6:.2f} M"
+            for name in ("ours", "official") if name in paper), flush=True)
     if not args.skip_embedded:
         embedded = embedded_step()
         result["embedded"] = embedded
