@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import torch
+from bench_step import matmul_gflops_at
 
 from stylegan_v.metrics.i3d import load_i3d
 from stylegan_v.metrics.inception import FIDInceptionV3
@@ -51,11 +52,6 @@ def time_it(fn, repeats: int) -> float:
         fn()
         best = min(best, time.perf_counter() - t0)
     return best
-
-
-def matmul_gflops(n: int, repeats: int) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    return 2.0 * n**3 / time_it(lambda: a @ b, repeats) / 1e9
 
 
 def peak_rss_mb() -> float:
@@ -101,7 +97,7 @@ def main() -> None:
     torch.manual_seed(0)
     model = load_i3d("cpu")
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
-    mm = {n: matmul_gflops(n, 10 if n <= 2048 else 3) for n in (2048, 4096)}
+    mm = {n: matmul_gflops_at(n, 10 if n <= 2048 else 3) for n in (2048, 4096)}
     ceiling = max(mm.values())
     flops_clip = conv_flops(model, torch.zeros(1, 3, args.frames, 224, 224))
     rows = [(f"torch.matmul fp32 {n}x{n}", "", f"{g:.1f}", f"{g / ceiling:.2f}") for n, g in mm.items()]
@@ -120,7 +116,7 @@ def main() -> None:
     frames_s = args.frames_fid / sec
     g = frames_s * flops_frame / 1e9
     rows.append((f"InceptionV3 256²->299² batch {args.frames_fid}", f"{frames_s:.2f}", f"{g:.1f}", f"{g / ceiling:.2f}"))
-    mm = matmul_gflops(2048, 10)  # re-measure: other jobs on a shared machine move the ceiling
+    mm = matmul_gflops_at(2048, 10)  # re-measure: other jobs on a shared machine move the ceiling
     rows.append(("torch.matmul fp32 2048x2048 (again)", "", f"{mm:.1f}", f"{mm / ceiling:.2f}"))
     print(f"I3D forward: {flops_clip / 1e9:.1f} GFLOP per {args.frames}-frame clip; InceptionV3: "
           f"{flops_frame / 1e9:.2f} GFLOP per frame (conv MACs x 2)")
