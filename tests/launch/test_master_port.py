@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from unittest import mock
 
 import pytest
 
@@ -28,12 +29,11 @@ def test_port_is_outside_the_ephemeral_range_and_fixed_by_the_job(monkeypatch, j
 def _srun_task(job_id: str, **extra: str) -> Iterator[None]:
     """The variables ``srun`` gives task 0 of a two-node step (the rest of submitit's reading is real).
 
-    ``detect()`` exports RANK, WORLD_SIZE and MASTER_* into ``os.environ``, as a task needs; the whole
-    environment is restored afterwards, or every command a later test in this worker starts would inherit them
-    and wait for a peer that never comes.
+    ``detect()`` exports RANK, WORLD_SIZE and MASTER_* into ``os.environ``, as a task needs; ``patch.dict``
+    restores the whole environment afterwards, or every command a later test in this worker starts would
+    inherit them and wait for a peer that never comes.
     """
-    saved = dict(os.environ)
-    try:
+    with mock.patch.dict(os.environ):
         for var in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "LOCAL_RANK", "LOCAL_WORLD_SIZE",
                     "SUBMITIT_LOCAL_JOB_ID"):
             os.environ.pop(var, None)
@@ -41,9 +41,6 @@ def _srun_task(job_id: str, **extra: str) -> Iterator[None]:
                            "SLURM_JOB_NUM_NODES": "2", "SLURM_NODEID": "0", "SLURM_JOB_NODELIST": "node[1-2]",
                            "SLURM_PROCID": "0", "SLURM_LOCALID": "0", "SUBMITIT_EXECUTOR": "slurm", **extra})
         yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def test_slurm_task_exports_the_job_port() -> None:
