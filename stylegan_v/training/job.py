@@ -6,7 +6,8 @@ the same deterministic run directory and resumes from the newest valid checkpoin
 
 Signals: USR2 (Slurm's warning before the time limit, or a preemption) → checkpoint, then submitit's own
 handler requeues the job (up to ``cluster.max_num_timeout``); SIGTERM/SIGINT (``scancel``, Ctrl-C) →
-checkpoint and stop without a requeue.
+checkpoint and stop without a requeue. Outside the training loop USR2 goes to :class:`SubmititUsr2`: submitit's
+requeue until the run is done, nothing after.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import contextlib
 import logging
 import signal
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -96,11 +97,42 @@ def record_finished(run_dir: Path, cfg: DictConfig, run_id: str | None) -> None:
     append_jsonl(path, record)
 
 
+class SubmititUsr2:
+    """Answers USR2 in a submitit job while the training loop is not running (the loop answers it itself, with a
+    checkpoint). Until the run is done, submitit's handler answers: it requeues, and the next segment resumes
+    the last checkpoint. Once the run is done (its last checkpoint written), a requeue would only start a segment
+    that finds the run finished, so the signal is logged and ignored until the process exits: Slurm's time-limit
+    warning or a preemption can land in a finished job's last seconds (closing the tracker, writing submitit's
+    result)."""
+
+    def __init__(self, requeue: Callable[[int, Any], None]) -> None:
+        self.requeue = requeue  # submitit's handler: calls TrainJob.checkpoint, requeues, exits
+        self.trainer: Trainer | None = None  # set once built; before that, nothing is done
+
+    @classmethod
+    def install(cls) -> SubmititUsr2 | None:
+        """Put one in front of submitit's USR2 handler and return it; None where USR2 has no Python handler
+        (training in-process, outside a submitit job: the process keeps its own)."""
+        current = signal.getsignal(signal.SIGUSR2)
+        if not callable(current):
+            return None
+        guard = cls(current)
+        signal.signal(signal.SIGUSR2, guard)
+        return guard
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        if self.trainer is not None and self.trainer.done():
+            log.warning("USR2 after the run finished: not requeued (nothing is left to train)")
+            return
+        self.requeue(signum, frame)
+
+
 class TrainJob(submitit.helpers.Checkpointable):
     """``TrainJob()(config_yaml)`` trains on this rank; returns a summary on rank 0."""
 
     def __call__(self, config_yaml: str) -> dict[str, Any]:
         logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] %(message)s")
+        usr2 = SubmititUsr2.install()
         cfg = OmegaConf.create(config_yaml)
         run_dir = run_dir_of(cfg)
         typed = validate(cfg)  # once per process; typed sections go down from here
@@ -125,6 +157,8 @@ class TrainJob(submitit.helpers.Checkpointable):
             with system_metrics(run_dir, typed.tracking, first_on_node=env.local_rank == 0):
                 try:
                     trainer = Trainer(cfg, run_dir, env, tracker, typed)
+                    if usr2 is not None:
+                        usr2.trainer = trainer
                     tracker.set_tags({"dataset_hash": trainer.videos.content_hash,
                                       "dataset_version": str(trainer.videos.path)})
                     tracker.log_input(cfg.dataset.name, trainer.videos.content_hash, str(trainer.videos.path))
@@ -139,18 +173,17 @@ class TrainJob(submitit.helpers.Checkpointable):
                        "step": trainer.progress.step, "rank": env.rank, "mlflow_run_id": tracker.run_id,
                        **trainer.cost.totals()}
         if status == "interrupted" and trainer.stop_signal == signal.SIGUSR2:
-            self._requeue_through_submitit(env.is_main)
+            self._requeue_through_submitit(usr2, env.is_main)
         return summary
 
     @staticmethod
-    def _requeue_through_submitit(is_main: bool) -> None:
+    def _requeue_through_submitit(usr2: SubmititUsr2 | None, is_main: bool) -> None:
         """Hand over to submitit's USR2 handler: it pickles :meth:`checkpoint`'s submission and requeues."""
-        handler = signal.getsignal(signal.SIGUSR2)
-        if not callable(handler):
+        if usr2 is None:
             log.info("stopped on USR2 outside a submitit job: not requeued; run the same command to resume")
             return
         if is_main:
-            handler(signal.SIGUSR2, None)  # requeues and exits the process
+            usr2.requeue(signal.SIGUSR2, None)  # requeues and exits the process
 
     def checkpoint(self, config_yaml: str) -> submitit.helpers.DelayedSubmission:
         # State lives in the run directory (written at the step boundary), so the requeued job starts light.

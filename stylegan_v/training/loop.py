@@ -492,7 +492,8 @@ class Trainer:
             self.stop_signal = signal.SIGUSR2 if priority == 1 else signal.SIGTERM
         return priority > 0
 
-    def _done(self) -> bool:
+    def done(self) -> bool:
+        """The run has reached total_kimg or max_steps (its last checkpoint is written before run() returns)."""
         t = self.tcfg
         return self.progress.nimg >= t.total_kimg * 1000 or (t.max_steps is not None and self.progress.step >= t.max_steps)
 
@@ -516,17 +517,17 @@ class Trainer:
             log.info("training %s on %s: %d rank(s) x %d videos (%d micro-batches), k=%d, %d²; 1 kimg = 1000 "
                      "frames shown to D", self.cfg.model.name, self.device, self.env.world_size, self.batch_rank,
                      self.num_micro, self.num_frames, self.resolution)
-        if self._done() and self.progress.step > 0:
+        if self.done() and self.progress.step > 0:
             self.score_finished_run()
-        while not self._done():
+        while not self.done():
             with self._signals_held():
                 self.train_step(stats)
             if self._agree_to_stop():
                 self.save_checkpoint()
                 return "interrupted"
-            if self.progress.nimg >= tick_start_nimg + t.kimg_per_tick * 1000 or self._done():
+            if self.progress.nimg >= tick_start_nimg + t.kimg_per_tick * 1000 or self.done():
                 self.progress.tick += 1
-                snapshot_due = self.progress.tick % t.snapshot_ticks == 0 or self._done()
+                snapshot_due = self.progress.tick % t.snapshot_ticks == 0 or self.done()
                 # A snapshot tick leaves the cost to snapshot(): one point per step, measured after the checkpoint.
                 self._log_tick(stats, tick_start_nimg, tick_start_time, with_cost=not snapshot_due)
                 stats.clear()

@@ -127,8 +127,10 @@ def test_period_scaling_runs_as_one_array_with_fvd_and_cost_under_one_parent(tmp
 @pytest.mark.usefixtures("slurm_cluster")
 def test_walk_away_then_usr2_requeues_a_point_through_the_launcher(tmp_path) -> None:
     started = time.monotonic()
-    done = _train(tmp_path, "+sweep=augmentation", *SLURM, "cluster.wait=false", "training.max_steps=60",
-                  timeout=180)
+    # 150 steps (the smoke experiment's 0.12 kimg would end at step 20): USR2 goes out within a poll (1 s) of the
+    # first tick, while ≥ 15 s of training are left at the fastest step seen (0.1 s), so it lands mid-run.
+    done = _train(tmp_path, "+sweep=augmentation", *SLURM, "cluster.wait=false", "training.total_kimg=1000",
+                  "training.max_steps=150", timeout=180)
     submit_s = time.monotonic() - started
     sweep_dir = _sweep_dir(tmp_path, "augmentation")
     queued = json.loads((sweep_dir / "queued.json").read_text())

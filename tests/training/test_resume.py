@@ -11,7 +11,7 @@ import torch
 
 from stylegan_v.launch.distributed import DistributedEnv
 from stylegan_v.training import checkpoint
-from stylegan_v.training.job import run_dir_of
+from stylegan_v.training.job import SubmititUsr2, run_dir_of
 from stylegan_v.training.loop import Trainer
 
 SINGLE = DistributedEnv(rank=0, local_rank=0, world_size=1, source="single")
@@ -99,6 +99,29 @@ def test_a_signal_stops_at_a_step_boundary_with_a_checkpoint(tiny_cfg, tmp_path)
     path, state = checkpoint.load_latest(tmp_path / "run")
     assert 0 < state["progress"]["step"] == trainer.progress.step < 1000
     assert signal.getsignal(signal.SIGUSR2) is signal.SIG_DFL, "the previous handler is restored"
+
+
+def test_usr2_after_the_run_is_done_does_not_requeue(tiny_cfg, tmp_path) -> None:
+    """In a submitit job, USR2 outside the loop reaches submitit's requeue until the run is done, and nothing
+    after (a finished job requeued in its last seconds would start again only to find itself finished).
+    Submitit's handler works only inside a Slurm job, so a recorder stands in for it here; the Slurm tests run
+    the real one."""
+    requeues: list[int] = []
+    previous = signal.signal(signal.SIGUSR2, lambda signum, frame: requeues.append(signum))
+    try:
+        guard = SubmititUsr2.install()
+        assert guard is not None and signal.getsignal(signal.SIGUSR2) is guard
+        trainer = Trainer(tiny_cfg("training.max_steps=2"), tmp_path / "run", SINGLE)
+        guard.trainer = trainer
+        os.kill(os.getpid(), signal.SIGUSR2)  # built, not done: requeue (the next segment resumes)
+        assert requeues == [signal.SIGUSR2]
+        assert trainer.run() == "finished" and trainer.done()
+        assert signal.getsignal(signal.SIGUSR2) is guard, "the loop hands USR2 back"
+        os.kill(os.getpid(), signal.SIGUSR2)
+        assert requeues == [signal.SIGUSR2], "a finished run is not requeued"
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
+    assert SubmititUsr2.install() is None, "no Python handler (training in-process): nothing is put in front"
 
 
 
