@@ -124,7 +124,6 @@ def test_usr2_after_the_run_is_done_does_not_requeue(tiny_cfg, tmp_path) -> None
     assert SubmititUsr2.install() is None, "no Python handler (training in-process): nothing is put in front"
 
 
-
 def test_every_checkpoint_damaged_refuses_to_restart_unless_allowed(tiny_cfg, tmp_path) -> None:
     """A run whose checkpoints are all damaged (one of them a crafted file that would run code) must not
     silently start again from step 0 with a reset cost meter."""
